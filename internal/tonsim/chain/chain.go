@@ -1,0 +1,718 @@
+// Package chain is the state machine of the simulated TON network: accounts,
+// a masterchain and the shards of workchain 0, message routing and block
+// production. Contracts run through an Executor (the real TON emulator in
+// production use); the package builds blocks and states whose hashes and
+// proofs tonutils-go accepts.
+package chain
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/ton"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// Executor runs contract code. Implementations must be safe for concurrent use.
+type Executor interface {
+	// Execute applies one inbound message to an account (given as a
+	// ShardAccount cell) and returns the transaction and the new state.
+	Execute(ctx context.Context, shardAccount, msg *cell.Cell, p ExecParams) (*ExecResult, error)
+	// RunGetMethod runs a get method against code and data.
+	RunGetMethod(ctx context.Context, call GetMethodCall) (*GetMethodResult, error)
+}
+
+// ExecParams are the block-level inputs of a transaction.
+type ExecParams struct {
+	UTime    uint32
+	LT       uint64
+	RandSeed []byte
+	Config   *cell.Cell // blockchain config dictionary root
+}
+
+// ExecResult is the outcome of Execute. Success=false means no transaction
+// was produced (an external message the contract did not accept).
+type ExecResult struct {
+	Success      bool
+	Error        string
+	ExitCode     int
+	Transaction  *cell.Cell
+	ShardAccount *cell.Cell
+}
+
+// GetMethodCall is one get-method invocation.
+type GetMethodCall struct {
+	Address  *address.Address
+	Code     *cell.Cell
+	Data     *cell.Cell
+	Balance  *big.Int
+	UTime    uint32
+	MethodID uint64
+	Stack    *cell.Cell // serialised VmStack of arguments
+	Config   *cell.Cell
+}
+
+// GetMethodResult is the outcome of a get method.
+type GetMethodResult struct {
+	ExitCode int32
+	Stack    *cell.Cell // serialised VmStack of results
+}
+
+// NativeContract answers get methods in Go for an account whose on-chain code
+// is a placeholder (the DNS root resolver).
+type NativeContract interface {
+	RunGetMethod(methodID uint64, stack *cell.Cell) (*GetMethodResult, error)
+}
+
+// GenesisAccount is an account present in the zero state.
+type GenesisAccount struct {
+	Address *address.Address
+	Balance *big.Int
+	Code    *cell.Cell // nil for an uninit account
+	Data    *cell.Cell
+	Native  NativeContract
+}
+
+// Config configures a new chain.
+type Config struct {
+	GlobalID      int32      // -3 (testnet) by default
+	Shards        int        // workchain-0 shards, a power of two; default 4
+	Blockchain    *cell.Cell // config dictionary (HashmapE 32 ^Cell), required
+	MaxTxPerBlock int        // transactions per round before the rest waits; default 20000
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+// Errors returned to clients.
+var (
+	ErrBlockNotFound = errors.New("block not found")
+	ErrNotAccepted   = errors.New("external message was not accepted by the contract")
+)
+
+type accKey struct {
+	wc   int32
+	addr [32]byte
+}
+
+func keyOf(a *address.Address) accKey {
+	var k accKey
+	k.wc = a.Workchain()
+	copy(k.addr[:], a.Data())
+	return k
+}
+
+// TxRef locates one transaction.
+type TxRef struct {
+	LT    uint64
+	Hash  []byte
+	Cell  *cell.Cell
+	Block *Block
+}
+
+type account struct {
+	addr         *address.Address
+	shardAccount *cell.Cell
+	info         AccountInfo
+	txs          []*TxRef // lt ascending
+	native       NativeContract
+}
+
+// Block is one produced block with its state.
+type Block struct {
+	ID       ton.BlockIDExt
+	Shard    ShardID
+	Cell     *cell.Cell
+	State    *cell.Cell
+	StartLT  uint64
+	EndLT    uint64
+	GenUtime uint32
+	// Accounts is the state's ShardAccounts dictionary (for proofs).
+	Accounts *cell.Dictionary
+	// Txs are ordered by account then lt, the order of listBlockTransactions.
+	Txs []txInBlock
+	// ShardTops (masterchain blocks only) are the workchain-0 blocks this
+	// block references.
+	ShardTops []*Block
+	// MasterSeqno is the masterchain block that first referenced this shard
+	// block (0 while not yet final); for masterchain blocks, their own seqno.
+	MasterSeqno uint32
+}
+
+type shardChain struct {
+	id       ShardID
+	top      *Block
+	accounts *cell.Dictionary
+}
+
+type queued struct {
+	dst      *address.Address
+	msg      *cell.Cell
+	external bool
+	native   bool // built by bulkExecute instead of the emulator
+	depth    int
+}
+
+type blockKey struct {
+	wc    int32
+	shard ShardID
+	seqno uint32
+}
+
+// Chain is the simulated network. All methods are safe for concurrent use.
+type Chain struct {
+	cfg  Config
+	exec Executor
+	log  *slog.Logger
+
+	mu         sync.RWMutex
+	accounts   map[accKey]*account
+	shards     []*shardChain // sorted by id
+	master     *Block
+	masters    []*Block // index = seqno
+	mcAccounts *cell.Dictionary
+	byHash     map[[32]byte]*Block
+	byKey      map[blockKey]*Block
+	queue      []queued
+	lt         uint64
+	splits     map[ShardID]bool
+	merges     map[ShardID]bool
+	newMaster  chan struct{} // closed and replaced when a masterchain block appears
+	txCount    uint64
+}
+
+// New creates a chain with the given genesis accounts and produces its first
+// masterchain block (seqno 1 on top of the zero state, seqno 0).
+func New(cfg Config, exec Executor, genesis []GenesisAccount) (*Chain, error) {
+	if cfg.GlobalID == 0 {
+		cfg.GlobalID = -3
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = 4
+	}
+	if cfg.MaxTxPerBlock == 0 {
+		cfg.MaxTxPerBlock = 20000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Blockchain == nil {
+		return nil, errors.New("blockchain config is required")
+	}
+	ids, err := evenShards(cfg.Shards)
+	if err != nil {
+		return nil, err
+	}
+	c := &Chain{cfg: cfg, exec: exec, log: cfg.Logger, accounts: map[accKey]*account{},
+		byHash: map[[32]byte]*Block{}, byKey: map[blockKey]*Block{}, splits: map[ShardID]bool{}, merges: map[ShardID]bool{},
+		newMaster: make(chan struct{}), lt: 1_000_000, mcAccounts: cell.NewDict(256)}
+	now := uint32(cfg.Now().Unix())
+	for _, id := range ids {
+		c.shards = append(c.shards, &shardChain{id: id, accounts: cell.NewDict(256)})
+	}
+	for _, g := range genesis {
+		var acc *cell.Cell
+		if g.Code != nil {
+			acc = activeAccount(g.Address, g.Balance, g.Code, g.Data, now)
+		} else {
+			acc = uninitAccount(g.Address, g.Balance, 0, now)
+		}
+		a := &account{addr: g.Address, native: g.Native}
+		if err := c.setAccountState(a, shardAccountCell(acc, nil, 0)); err != nil {
+			return nil, fmt.Errorf("genesis account %s: %w", g.Address, err)
+		}
+		c.accounts[keyOf(g.Address)] = a
+	}
+	if err := c.zeroState(now); err != nil {
+		return nil, err
+	}
+	if _, err := c.produce(context.Background()); err != nil {
+		return nil, fmt.Errorf("first block: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Chain) setAccountState(a *account, sa *cell.Cell) error {
+	var s tlb.ShardAccount
+	if err := tlb.LoadFromCell(&s, sa.BeginParse()); err != nil {
+		return fmt.Errorf("parse shard account: %w", err)
+	}
+	info, err := ParseAccount(s.Account)
+	if err != nil {
+		return err
+	}
+	a.shardAccount, a.info = sa, info
+	leaf := shardAccountLeaf(info.Balance, sa)
+	key := cell.BeginCell().MustStoreSlice(a.addr.Data(), 256).EndCell()
+	if a.addr.Workchain() == -1 {
+		return c.mcAccounts.Set(key, leaf)
+	}
+	sh := c.shardFor(a.addr)
+	return sh.accounts.Set(key, leaf)
+}
+
+func (c *Chain) shardFor(a *address.Address) *shardChain {
+	first := binary.BigEndian.Uint64(a.Data()[:8])
+	for _, s := range c.shards {
+		if s.id.Contains(first) {
+			return s
+		}
+	}
+	panic("tonsim: shards do not cover the workchain") // guarded by split/merge invariants
+}
+
+// zeroState creates seqno-0 blocks for the masterchain and every shard.
+func (c *Chain) zeroState(now uint32) error {
+	zero := make([]byte, 32)
+	for _, s := range c.shards {
+		st := buildShardState(c.cfg.GlobalID, 0, s.id, 0, now, 0, 0, s.accounts.Copy(), nil)
+		h := buildHeader(headerParams{workchain: 0, shard: s.id, genUtime: now,
+			prev: []tlb.ExtBlkRef{{RootHash: zero, FileHash: zero}}, master: &tlb.ExtBlkRef{RootHash: zero, FileHash: zero}})
+		blk := c.finish(0, s.id, 0, buildBlock(c.cfg.GlobalID, h, st, st, buildExtra(nil, zero, zero, nil)), st, 0, 0, now, nil, s.accounts.Copy())
+		s.top = blk
+	}
+	mcExtra, mcState, err := c.masterState(0, now, 0)
+	if err != nil {
+		return err
+	}
+	h := buildHeader(headerParams{workchain: -1, shard: ShardAll, genUtime: now, keyBlock: true,
+		prev: []tlb.ExtBlkRef{{RootHash: zero, FileHash: zero}}})
+	blk := c.finish(-1, ShardAll, 0, buildBlock(c.cfg.GlobalID, h, mcState, mcState, buildExtra(nil, zero, zero, mcExtra)), mcState, 0, 0, now, nil, c.mcAccounts.Copy())
+	blk.ShardTops = c.tops()
+	c.master = blk
+	c.masters = append(c.masters, blk)
+	for _, s := range c.shards {
+		s.top.MasterSeqno = 0
+	}
+	return nil
+}
+
+func (c *Chain) tops() []*Block {
+	out := make([]*Block, len(c.shards))
+	for i, s := range c.shards {
+		out[i] = s.top
+	}
+	return out
+}
+
+func (c *Chain) finish(wc int32, shard ShardID, seqno uint32, blk, state *cell.Cell, startLT, endLT uint64, utime uint32,
+	txs []txInBlock, accounts *cell.Dictionary) *Block {
+	boc := blk.ToBOCWithFlags(false)
+	fh := sha256.Sum256(boc)
+	b := &Block{ID: ton.BlockIDExt{Workchain: wc, Shard: int64(shard), SeqNo: seqno, RootHash: blk.Hash(), FileHash: fh[:]},
+		Shard: shard, Cell: blk, State: state, StartLT: startLT, EndLT: endLT, GenUtime: utime, Txs: txs, Accounts: accounts}
+	var h [32]byte
+	copy(h[:], b.ID.RootHash)
+	c.byHash[h] = b
+	c.byKey[blockKey{wc, shard, seqno}] = b
+	return b
+}
+
+// masterState builds McBlockExtra and the masterchain state for a new block.
+func (c *Chain) masterState(seqno, utime uint32, lt uint64) (*tlb.McBlockExtra, *cell.Cell, error) {
+	descs := make([]shardDescr, len(c.shards))
+	for i, s := range c.shards {
+		descs[i] = shardDescr{id: s.id, seqno: s.top.ID.SeqNo, regMC: seqno, startLT: s.top.StartLT, endLT: s.top.EndLT,
+			rootHash: s.top.ID.RootHash, fileHash: s.top.ID.FileHash, genUtime: s.top.GenUtime,
+			wantSplit: c.splits[s.id], wantMerge: c.merges[s.id]}
+	}
+	sh, err := buildShardHashes(descs)
+	if err != nil {
+		return nil, nil, err
+	}
+	mse := tlb.McStateExtra{ShardHashes: sh, Info: emptyCell, GlobalBalance: zeroCC()}
+	mse.ConfigParams.ConfigAddr = make([]byte, 32)
+	mse.ConfigParams.Config.Params = c.cfg.Blockchain.AsDict(32)
+	mseCell := mustToCell(mse)
+	st := buildShardState(c.cfg.GlobalID, -1, ShardAll, seqno, utime, lt, seqno, c.mcAccounts.Copy(), mseCell)
+	return &tlb.McBlockExtra{ShardHashes: sh, ShardFees: cell.NewDict(96)}, st, nil
+}
+
+// Split asks for shard s to split into two at the next block.
+func (c *Chain) Split(s ShardID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sh := range c.shards {
+		if sh.id == s {
+			if _, _, err := s.Children(); err != nil {
+				return err
+			}
+			delete(c.merges, s)
+			c.splits[s] = true
+			return nil
+		}
+	}
+	return fmt.Errorf("no shard %s", s)
+}
+
+// Merge asks for shard s and its sibling to merge at the next block.
+func (c *Chain) Merge(s ShardID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var found, sib bool
+	for _, sh := range c.shards {
+		found = found || sh.id == s
+		sib = sib || sh.id == s.Sibling()
+	}
+	if s == ShardAll || !found || !sib {
+		return fmt.Errorf("shard %s has no sibling to merge with", s)
+	}
+	delete(c.splits, s)
+	delete(c.splits, s.Sibling())
+	c.merges[s] = true
+	c.merges[s.Sibling()] = true
+	return nil
+}
+
+// Shards returns the current workchain-0 shard ids.
+func (c *Chain) Shards() []ShardID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]ShardID, len(c.shards))
+	for i, s := range c.shards {
+		out[i] = s.id
+	}
+	return out
+}
+
+// GlobalID is the network's global id.
+func (c *Chain) GlobalID() int32 { return c.cfg.GlobalID }
+
+// BlockchainConfig is the config dictionary root.
+func (c *Chain) BlockchainConfig() *cell.Cell { return c.cfg.Blockchain }
+
+// TxCount is the number of transactions produced so far.
+func (c *Chain) TxCount() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.txCount
+}
+
+// ProduceBlock runs one round: executes queued messages and produces a block
+// for every shard plus the masterchain block that references them.
+func (c *Chain) ProduceBlock(ctx context.Context) (*Block, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.produce(ctx)
+}
+
+func (c *Chain) produce(ctx context.Context) (*Block, error) {
+	now := uint32(c.cfg.Now().Unix())
+	if now < c.master.GenUtime {
+		now = c.master.GenUtime
+	}
+	mcSeqno := c.master.ID.SeqNo + 1
+	seed := sha256.Sum256(append(append([]byte{}, c.master.ID.RootHash...), byte(mcSeqno), byte(mcSeqno>>8), byte(mcSeqno>>16), byte(mcSeqno>>24)))
+	prevMaster := c.master
+
+	// Shard layout changes happen at the start of a round: children start
+	// from the parent's last block (after_split), a merged shard from both.
+	type origin struct {
+		prev       []*Block
+		afterSplit bool
+		afterMerge bool
+	}
+	origins := map[ShardID]origin{}
+	var next []*shardChain
+	for i := 0; i < len(c.shards); i++ {
+		s := c.shards[i]
+		switch {
+		case c.splits[s.id]:
+			l, r, _ := s.id.Children()
+			ls, rs := &shardChain{id: l, accounts: cell.NewDict(256)}, &shardChain{id: r, accounts: cell.NewDict(256)}
+			kvs, err := s.accounts.LoadAll()
+			if err != nil {
+				return nil, fmt.Errorf("split %s: %w", s.id, err)
+			}
+			for _, kv := range kvs {
+				k := kv.Key.MustToCell()
+				first := binary.BigEndian.Uint64(k.BeginParse().MustLoadSlice(64))
+				dst := rs
+				if l.Contains(first) {
+					dst = ls
+				}
+				if err := dst.accounts.Set(k, kv.Value.MustToCell()); err != nil {
+					return nil, fmt.Errorf("split %s: %w", s.id, err)
+				}
+			}
+			origins[l] = origin{prev: []*Block{s.top}, afterSplit: true}
+			origins[r] = origin{prev: []*Block{s.top}, afterSplit: true}
+			next = append(next, ls, rs)
+			delete(c.splits, s.id)
+		case c.merges[s.id] && s.id.IsLeft() && i+1 < len(c.shards) && c.shards[i+1].id == s.id.Sibling():
+			r := c.shards[i+1]
+			m := &shardChain{id: s.id.Parent(), accounts: s.accounts.Copy()}
+			kvs, err := r.accounts.LoadAll()
+			if err != nil {
+				return nil, fmt.Errorf("merge %s: %w", s.id, err)
+			}
+			for _, kv := range kvs {
+				if err := m.accounts.Set(kv.Key.MustToCell(), kv.Value.MustToCell()); err != nil {
+					return nil, fmt.Errorf("merge %s: %w", s.id, err)
+				}
+			}
+			origins[m.id] = origin{prev: []*Block{s.top, r.top}, afterMerge: true}
+			next = append(next, m)
+			delete(c.merges, s.id)
+			delete(c.merges, r.id)
+			i++
+		default:
+			origins[s.id] = origin{prev: []*Block{s.top}}
+			next = append(next, s)
+		}
+	}
+	c.shards = next
+
+	startLT := c.lt
+	txs, err := c.runQueue(ctx, now, seed[:])
+	if err != nil {
+		return nil, err
+	}
+	c.lt++
+	endLT := c.lt
+
+	masterRef := &tlb.ExtBlkRef{EndLt: prevMaster.EndLT, SeqNo: prevMaster.ID.SeqNo, RootHash: prevMaster.ID.RootHash, FileHash: prevMaster.ID.FileHash}
+	for _, s := range c.shards {
+		o := origins[s.id]
+		var seqno uint32
+		var prevRefs []tlb.ExtBlkRef
+		for _, p := range o.prev {
+			if p.ID.SeqNo >= seqno {
+				seqno = p.ID.SeqNo
+			}
+			prevRefs = append(prevRefs, tlb.ExtBlkRef{EndLt: p.EndLT, SeqNo: p.ID.SeqNo, RootHash: p.ID.RootHash, FileHash: p.ID.FileHash})
+		}
+		seqno++
+		mine := txs[blockKey{0, s.id, 0}]
+		oldState := o.prev[0].State
+		state := buildShardState(c.cfg.GlobalID, 0, s.id, seqno, now, endLT, prevMaster.ID.SeqNo, s.accounts.Copy(), nil)
+		hdr := buildHeader(headerParams{workchain: 0, shard: s.id, seqno: seqno, genUtime: now, startLT: startLT, endLT: endLT,
+			afterMerge: o.afterMerge, afterSplit: o.afterSplit, wantSplit: c.splits[s.id], wantMerge: c.merges[s.id],
+			minRefMC: prevMaster.ID.SeqNo, prev: prevRefs, master: masterRef})
+		blk := buildBlock(c.cfg.GlobalID, hdr, oldState, state, buildExtra(mine, seed[:], make([]byte, 32), nil))
+		s.top = c.finish(0, s.id, seqno, blk, state, startLT, endLT, now, mine, s.accounts.Copy())
+		c.bindTxs(s.top)
+	}
+
+	mcStart := c.lt
+	c.lt++
+	mcExtra, mcState, err := c.masterState(mcSeqno, now, c.lt)
+	if err != nil {
+		return nil, err
+	}
+	mine := txs[blockKey{-1, ShardAll, 0}]
+	hdr := buildHeader(headerParams{workchain: -1, shard: ShardAll, seqno: mcSeqno, genUtime: now, startLT: mcStart, endLT: c.lt,
+		minRefMC: prevMaster.ID.SeqNo, prev: []tlb.ExtBlkRef{{EndLt: prevMaster.EndLT, SeqNo: prevMaster.ID.SeqNo,
+			RootHash: prevMaster.ID.RootHash, FileHash: prevMaster.ID.FileHash}}})
+	blk := buildBlock(c.cfg.GlobalID, hdr, prevMaster.State, mcState, buildExtra(mine, seed[:], make([]byte, 32), mcExtra))
+	mb := c.finish(-1, ShardAll, mcSeqno, blk, mcState, mcStart, c.lt, now, mine, c.mcAccounts.Copy())
+	mb.ShardTops = c.tops()
+	mb.MasterSeqno = mcSeqno
+	c.bindTxs(mb)
+	for _, s := range c.shards {
+		c.markFinal(s.top, mcSeqno)
+	}
+	c.master = mb
+	c.masters = append(c.masters, mb)
+	close(c.newMaster)
+	c.newMaster = make(chan struct{})
+	return mb, nil
+}
+
+// markFinal records the first masterchain block that references b and its
+// not yet referenced ancestors.
+func (c *Chain) markFinal(b *Block, mc uint32) {
+	if b.MasterSeqno != 0 || b.ID.SeqNo == 0 {
+		return
+	}
+	b.MasterSeqno = mc
+}
+
+func (c *Chain) bindTxs(b *Block) {
+	for _, t := range b.Txs {
+		a := c.accounts[accKey{b.ID.Workchain, t.account}]
+		for i := len(a.txs) - 1; i >= 0; i-- {
+			if a.txs[i].LT == t.lt {
+				a.txs[i].Block = b
+				break
+			}
+		}
+	}
+}
+
+// runQueue executes queued messages in order, breadth first, until the queue
+// is empty or the round's budget is used; the rest waits for the next round.
+func (c *Chain) runQueue(ctx context.Context, now uint32, seed []byte) (map[blockKey][]txInBlock, error) {
+	out := map[blockKey][]txInBlock{}
+	n := 0
+	for len(c.queue) > 0 && n < c.cfg.MaxTxPerBlock {
+		q := c.queue[0]
+		c.queue = c.queue[1:]
+		tx, outs, err := c.apply(ctx, q.dst, q.msg, q.native, now, seed)
+		if err != nil {
+			// An external message can stop being acceptable between
+			// sendMessage and the block (a replay, a seqno already used):
+			// TON drops it too. Anything else is logged and dropped
+			// rather than halting the chain.
+			level := slog.LevelWarn
+			if q.external {
+				level = slog.LevelDebug
+			}
+			c.log.Log(ctx, level, "message dropped", "dst", q.dst.String(), "external", q.external, "err", err)
+			continue
+		}
+		n++
+		k := blockKey{0, 0, 0}
+		if q.dst.Workchain() == -1 {
+			k = blockKey{-1, ShardAll, 0}
+		} else {
+			k.shard = c.shardFor(q.dst).id
+		}
+		out[k] = append(out[k], tx)
+		for _, m := range outs {
+			c.queue = append(c.queue, queued{dst: m.dst, msg: m.msg, depth: q.depth + 1})
+		}
+	}
+	for _, list := range out {
+		sort.SliceStable(list, func(i, j int) bool {
+			if list[i].account != list[j].account {
+				return string(list[i].account[:]) < string(list[j].account[:])
+			}
+			return list[i].lt < list[j].lt
+		})
+	}
+	return out, nil
+}
+
+type routed struct {
+	dst *address.Address
+	msg *cell.Cell
+}
+
+// apply executes one message and commits its effects to the current state.
+func (c *Chain) apply(ctx context.Context, dst *address.Address, msg *cell.Cell, native bool, now uint32, seed []byte) (txInBlock, []routed, error) {
+	k := keyOf(dst)
+	a := c.accounts[k]
+	if a == nil {
+		a = &account{addr: dst, shardAccount: shardAccountCell(noneAccount, nil, 0), info: AccountInfo{Balance: new(big.Int)}}
+	}
+	p := ExecParams{UTime: now, LT: c.lt, RandSeed: seed, Config: c.cfg.Blockchain}
+	var res *ExecResult
+	var err error
+	if native {
+		res, err = bulkExecute(a.shardAccount, msg, p)
+	} else {
+		res, err = c.exec.Execute(ctx, a.shardAccount, msg, p)
+	}
+	if err != nil {
+		return txInBlock{}, nil, err
+	}
+	if !res.Success {
+		return txInBlock{}, nil, fmt.Errorf("%w: %s (exit code %d)", ErrNotAccepted, res.Error, res.ExitCode)
+	}
+	var tx tlb.Transaction
+	if err := tlb.LoadFromCell(&tx, res.Transaction.BeginParse()); err != nil {
+		return txInBlock{}, nil, fmt.Errorf("parse transaction: %w", err)
+	}
+	old := accountHash(a.shardAccount)
+	if err := c.setAccountState(a, res.ShardAccount); err != nil {
+		return txInBlock{}, nil, err
+	}
+	c.accounts[k] = a
+	ref := &TxRef{LT: tx.LT, Hash: res.Transaction.Hash(), Cell: res.Transaction}
+	a.txs = append(a.txs, ref)
+	c.txCount++
+	var outs []routed
+	if tx.IO.Out != nil && tx.IO.Out.List != nil {
+		kvs, err := tx.IO.Out.List.LoadAll()
+		if err != nil {
+			return txInBlock{}, nil, fmt.Errorf("out messages: %w", err)
+		}
+		cells := make([]*cell.Cell, len(kvs))
+		for _, kv := range kvs {
+			idx := kv.Key.MustLoadUInt(15)
+			if int(idx) >= len(cells) {
+				return txInBlock{}, nil, fmt.Errorf("out message index %d out of range", idx)
+			}
+			cells[idx] = kv.Value.MustLoadRef().MustToCell()
+		}
+		for _, mc := range cells {
+			var m tlb.Message
+			if err := tlb.LoadFromCell(&m, mc.BeginParse()); err != nil {
+				return txInBlock{}, nil, fmt.Errorf("out message: %w", err)
+			}
+			if m.MsgType == tlb.MsgTypeInternal {
+				outs = append(outs, routed{dst: m.AsInternal().DstAddr, msg: mc})
+			}
+		}
+	}
+	if end := tx.LT + uint64(len(outs)) + 2; end > c.lt {
+		c.lt = end
+	}
+	return txInBlock{account: k.addr, lt: tx.LT, cell: res.Transaction, old: old, new: accountHash(a.shardAccount)}, outs, nil
+}
+
+func accountHash(sa *cell.Cell) []byte {
+	ref, err := sa.BeginParse().LoadRef()
+	if err != nil {
+		return make([]byte, 32)
+	}
+	return ref.MustToCell().Hash()
+}
+
+// SendExternal validates an inbound external message against the current
+// state (as a liteserver does) and queues it for the next block.
+func (c *Chain) SendExternal(ctx context.Context, boc []byte) error {
+	msgCell, err := cell.FromBOC(boc)
+	if err != nil {
+		return fmt.Errorf("bad message boc: %w", err)
+	}
+	var msg tlb.Message
+	if err := msg.LoadFromCell(msgCell.BeginParse()); err != nil {
+		return fmt.Errorf("bad message: %w", err)
+	}
+	if msg.MsgType != tlb.MsgTypeExternalIn {
+		return errors.New("not an inbound external message")
+	}
+	dst := msg.AsExternalIn().DstAddr
+	c.mu.RLock()
+	sa := shardAccountCell(noneAccount, nil, 0)
+	if a := c.accounts[keyOf(dst)]; a != nil {
+		sa = a.shardAccount
+	}
+	now, lt := uint32(c.cfg.Now().Unix()), c.lt
+	if now < c.master.GenUtime {
+		now = c.master.GenUtime
+	}
+	c.mu.RUnlock()
+	res, err := c.exec.Execute(ctx, sa, msgCell, ExecParams{UTime: now, LT: lt, RandSeed: make([]byte, 32), Config: c.cfg.Blockchain})
+	if err != nil {
+		return err
+	}
+	if !res.Success {
+		return fmt.Errorf("%w: %s (exit code %d)", ErrNotAccepted, res.Error, res.ExitCode)
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, queued{dst: dst, msg: msgCell, external: true})
+	c.mu.Unlock()
+	return nil
+}
+
+// QueueLen is the number of messages waiting for a block.
+func (c *Chain) QueueLen() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.queue)
+}

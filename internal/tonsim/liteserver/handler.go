@@ -1,0 +1,321 @@
+// Package liteserver answers TON liteserver queries from a simulated chain,
+// with the proofs tonutils-go checks under ProofCheckPolicyFast. The same
+// handler serves ADNL TCP (Server) and in-process clients (Client).
+package liteserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tl"
+	"github.com/xssnick/tonutils-go/ton"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/ton-custody/processor/internal/tonsim/chain"
+)
+
+// Liteserver error codes as the C++ liteserver uses them.
+const (
+	codeNotReady = 651 // block not found / not applied
+	codeTimeout  = 652
+	codeError    = -400
+	codeUnknown  = -401 // unsupported query
+)
+
+// Handler answers liteserver queries from a chain.
+type Handler struct {
+	chain *chain.Chain
+	now   func() time.Time
+}
+
+// NewHandler creates a handler over c.
+func NewHandler(c *chain.Chain) *Handler { return &Handler{chain: c, now: time.Now} }
+
+func lsErr(code int32, format string, a ...any) ton.LSError {
+	return ton.LSError{Code: code, Text: fmt.Sprintf(format, a...)}
+}
+
+func blockErr(err error) ton.LSError {
+	if errors.Is(err, chain.ErrBlockNotFound) {
+		return lsErr(codeNotReady, "block is not applied")
+	}
+	return lsErr(codeError, "%v", err)
+}
+
+// Handle answers one query. A query prefixed by waitMasterchainSeqno (as
+// tonutils-go's WaitForBlock sends it) first waits for that block.
+func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable {
+	if list, ok := q.([]tl.Serializable); ok {
+		if len(list) == 0 {
+			return lsErr(codeError, "empty query")
+		}
+		for _, p := range list[:len(list)-1] {
+			w, ok := p.(ton.WaitMasterchainSeqno)
+			if !ok {
+				return lsErr(codeUnknown, "unsupported query prefix %T", p)
+			}
+			wctx, cancel := context.WithTimeout(ctx, time.Duration(w.Timeout)*time.Millisecond)
+			err := h.chain.WaitMaster(wctx, uint32(w.Seqno))
+			cancel()
+			if err != nil {
+				return lsErr(codeTimeout, "timeout waiting for masterchain block %d", w.Seqno)
+			}
+		}
+		q = list[len(list)-1]
+	}
+	switch r := q.(type) {
+	case ton.WaitMasterchainSeqno:
+		return h.Handle(ctx, []tl.Serializable{r, ton.GetMasterchainInf{}})
+	case ton.GetMasterchainInf:
+		last := h.chain.Last()
+		return ton.MasterchainInfo{Last: idCopy(&last.ID), StateRootHash: last.State.Hash(), Init: h.zeroState()}
+	case ton.GetMasterchainInfoExt:
+		last := h.chain.Last()
+		return ton.MasterchainInfoExt{Mode: r.Mode, Version: 0x101, Capabilities: 7, Last: idCopy(&last.ID), LastUTime: last.GenUtime,
+			Now: uint32(h.now().Unix()), StateRootHash: last.State.Hash(), Init: h.zeroState()}
+	case ton.GetTime:
+		return ton.CurrentTime{Now: uint32(h.now().Unix())}
+	case ton.GetVersion:
+		return ton.Version{Version: 0x101, Capabilities: 7, Now: uint32(h.now().Unix())}
+	case ton.LookupBlock:
+		return h.lookupBlock(r)
+	case ton.GetBlockHeader:
+		b, err := h.chain.Block(r.ID)
+		if err != nil {
+			return blockErr(err)
+		}
+		return h.header(b, r.Mode)
+	case ton.GetBlockData:
+		b, err := h.chain.Block(r.ID)
+		if err != nil {
+			return blockErr(err)
+		}
+		return ton.BlockData{ID: idCopy(&b.ID), Payload: b.Cell.ToBOCWithFlags(false)}
+	case ton.GetAllShardsInfo:
+		b, err := h.chain.Block(r.ID)
+		if err != nil {
+			return blockErr(err)
+		}
+		if b.ID.Workchain != -1 {
+			return lsErr(codeError, "not a masterchain block")
+		}
+		proof, data, err := chain.AllShardsProof(b)
+		if err != nil {
+			return lsErr(codeError, "%v", err)
+		}
+		return ton.AllShardsInfo{ID: idCopy(&b.ID), Proof: []*cell.Cell{proof}, Data: data}
+	case ton.ListBlockTransactions:
+		return h.listBlockTransactions(r)
+	case ton.GetOneTransaction:
+		return h.oneTransaction(r)
+	case ton.GetTransactions:
+		return h.transactions(r)
+	case ton.GetAccountState:
+		return h.accountState(r.ID, r.Account)
+	case ton.GetAccountStatePruned:
+		return h.accountState(r.ID, r.Account)
+	case ton.RunSmcMethod:
+		return h.runSmcMethod(ctx, &r)
+	case *ton.RunSmcMethod:
+		return h.runSmcMethod(ctx, r)
+	case ton.SendMessage:
+		if err := h.chain.SendExternal(ctx, r.Body); err != nil {
+			return lsErr(codeError, "cannot apply external message to current state: %v", err)
+		}
+		return ton.SendMessageStatus{Status: 1}
+	case ton.GetConfigParams:
+		return h.config(r.BlockID, r.Mode)
+	case ton.GetConfigAll:
+		return h.config(r.BlockID, r.Mode)
+	case ton.GetLibraries:
+		return ton.LibraryResult{Result: []*ton.LibraryEntry{}}
+	}
+	name := "nil"
+	if q != nil {
+		name = reflect.TypeOf(q).String()
+	}
+	return lsErr(codeUnknown, "unsupported query %s", name)
+}
+
+func idCopy(id *ton.BlockIDExt) *ton.BlockIDExt { return id.Copy() }
+
+func (h *Handler) zeroState() *ton.ZeroStateIDExt {
+	z, err := h.chain.MasterBySeqno(0)
+	if err != nil {
+		return &ton.ZeroStateIDExt{Workchain: -1, RootHash: make([]byte, 32), FileHash: make([]byte, 32)}
+	}
+	return &ton.ZeroStateIDExt{Workchain: -1, RootHash: z.State.Hash(), FileHash: z.ID.FileHash}
+}
+
+func (h *Handler) header(b *chain.Block, mode uint32) tl.Serializable {
+	sk := cell.CreateProofSkeleton()
+	sk.ProofRef(0) // block info
+	p, err := b.Cell.CreateProof(sk)
+	if err != nil {
+		return lsErr(codeError, "%v", err)
+	}
+	return ton.BlockHeader{ID: idCopy(&b.ID), Mode: mode, HeaderProof: p.ToBOCWithFlags(false)}
+}
+
+func (h *Handler) lookupBlock(r ton.LookupBlock) tl.Serializable {
+	if r.ID == nil {
+		return lsErr(codeError, "no block id")
+	}
+	if r.Mode&1 == 0 {
+		return lsErr(codeUnknown, "lookupBlock by lt or utime is not supported by tonsim")
+	}
+	b, err := h.chain.Lookup(r.ID.Workchain, chain.ShardID(uint64(r.ID.Shard)), uint32(r.ID.Seqno))
+	if err != nil {
+		return blockErr(err)
+	}
+	return h.header(b, r.Mode)
+}
+
+func (h *Handler) listBlockTransactions(r ton.ListBlockTransactions) tl.Serializable {
+	b, err := h.chain.Block(r.ID)
+	if err != nil {
+		return blockErr(err)
+	}
+	if r.Mode&(1<<6) != 0 {
+		return lsErr(codeUnknown, "reverse order is not supported by tonsim")
+	}
+	var afterAcc []byte
+	var afterLT uint64
+	if r.Mode&(1<<7) != 0 && r.After != nil {
+		afterAcc, afterLT = r.After.Account, r.After.LT
+	}
+	count := int(r.Count)
+	if count > 256 || count <= 0 {
+		count = 256
+	}
+	ids, more := b.TxIDs(afterAcc, afterLT, count)
+	res := ton.BlockTransactions{ID: idCopy(&b.ID), ReqCount: int32(r.Count), Incomplete: more, TransactionIds: make([]ton.TransactionID, 0, len(ids))}
+	for _, id := range ids {
+		res.TransactionIds = append(res.TransactionIds, ton.TransactionID{Flags: r.Mode & 7, Account: id.Account, LT: id.LT, Hash: id.Hash})
+	}
+	if r.Mode&(1<<5) != 0 {
+		p, err := chain.TxProof(b, ids)
+		if err != nil {
+			return lsErr(codeError, "%v", err)
+		}
+		res.Proof = p
+	}
+	return res
+}
+
+func (h *Handler) oneTransaction(r ton.GetOneTransaction) tl.Serializable {
+	b, err := h.chain.Block(r.ID)
+	if err != nil {
+		return blockErr(err)
+	}
+	if r.AccID == nil {
+		return lsErr(codeError, "no account")
+	}
+	tx, ok := b.Transaction(r.AccID.ID, uint64(r.LT))
+	if !ok {
+		return ton.TransactionInfo{ID: idCopy(&b.ID), Proof: []byte{}, Transaction: []byte{}}
+	}
+	p, err := chain.TxProof(b, []chain.TxID{{Account: r.AccID.ID, LT: uint64(r.LT)}})
+	if err != nil {
+		return lsErr(codeError, "%v", err)
+	}
+	return ton.TransactionInfo{ID: idCopy(&b.ID), Proof: p.ToBOCWithFlags(false), Transaction: tx.ToBOCWithFlags(false)}
+}
+
+func (h *Handler) transactions(r ton.GetTransactions) tl.Serializable {
+	if r.AccID == nil || len(r.AccID.ID) != 32 {
+		return lsErr(codeError, "bad account")
+	}
+	limit := int(r.Limit)
+	if limit <= 0 || limit > 16 {
+		limit = 16
+	}
+	addr := address.NewAddress(0, byte(r.AccID.Workchain), r.AccID.ID)
+	txs, err := h.chain.AccountTxs(addr, uint64(r.LT), r.TxHash, limit)
+	if err != nil {
+		return lsErr(0, "%v", err)
+	}
+	ids := make([]*ton.BlockIDExt, len(txs))
+	roots := make([]*cell.Cell, len(txs))
+	for i, t := range txs {
+		ids[i], roots[i] = idCopy(&t.Block.ID), t.Cell
+	}
+	return ton.TransactionList{IDs: ids, Transactions: cell.ToBOCWithFlags(roots, false)}
+}
+
+func (h *Handler) accountState(id *ton.BlockIDExt, acc ton.AccountID) tl.Serializable {
+	if len(acc.ID) != 32 {
+		return lsErr(codeError, "bad account id")
+	}
+	addr := address.NewAddress(0, byte(acc.Workchain), acc.ID)
+	v, err := h.chain.AccountAt(id, addr)
+	if err != nil {
+		return blockErr(err)
+	}
+	res := ton.AccountState{ID: idCopy(id), Shard: idCopy(&v.Shard.ID), ShardProof: v.ShardProof, Proof: v.Proof, State: v.Account}
+	if v.ShardProof == nil {
+		res.ShardProof = []*cell.Cell{}
+	}
+	return res
+}
+
+func (h *Handler) runSmcMethod(ctx context.Context, r *ton.RunSmcMethod) tl.Serializable {
+	if len(r.Account.ID) != 32 {
+		return lsErr(codeError, "bad account id")
+	}
+	addr := address.NewAddress(0, byte(r.Account.Workchain), r.Account.ID)
+	v, err := h.chain.AccountAt(r.ID, addr)
+	if err != nil {
+		return blockErr(err)
+	}
+	res := ton.RunMethodResult{Mode: r.Mode, ID: idCopy(r.ID), ShardBlock: idCopy(&v.Shard.ID)}
+	if r.Mode&1 != 0 {
+		res.ShardProof, res.Proof = v.ShardProof, v.Proof
+		if res.ShardProof == nil {
+			res.ShardProof = []*cell.Cell{}
+		}
+	}
+	if r.Mode&2 != 0 && v.Account != nil {
+		sp, err := v.Account.CreateProof(cell.CreateProofSkeleton())
+		if err != nil {
+			return lsErr(codeError, "%v", err)
+		}
+		res.StateProof = sp
+	}
+	if v.Account == nil || (v.Info.Code == nil && h.chain.Native(addr) == nil) {
+		res.ExitCode = -256
+		return res
+	}
+	stack := r.Params
+	if stack == nil {
+		stack = cell.BeginCell().MustStoreUInt(0, 24).EndCell()
+	}
+	out, err := h.chain.RunGetMethod(ctx, v, addr, r.MethodID, stack)
+	if err != nil {
+		return lsErr(codeError, "get method: %v", err)
+	}
+	res.ExitCode = out.ExitCode
+	if r.Mode&4 != 0 && out.Stack != nil {
+		res.Result = out.Stack
+	}
+	return res
+}
+
+func (h *Handler) config(id *ton.BlockIDExt, mode int32) tl.Serializable {
+	b, err := h.chain.Block(id)
+	if err != nil {
+		return blockErr(err)
+	}
+	if b.ID.Workchain != -1 {
+		return lsErr(codeError, "not a masterchain block")
+	}
+	bp, sp, err := chain.ConfigProof(b)
+	if err != nil {
+		return lsErr(codeError, "%v", err)
+	}
+	return ton.ConfigAll{Mode: int(mode), ID: idCopy(&b.ID), StateProof: bp, ConfigProof: sp}
+}
