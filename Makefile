@@ -1,32 +1,49 @@
 # Two commands do everything: `make dev` runs the processor on a local TON
 # network, `make test` runs every test. Other targets are for development.
 
-GO        ?= go
-PKGS      := ./...
-# Go test timeout for the whole suite; the emulator-backed suites dominate.
+GO           ?= go
+PKGS         := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test lint bench dev assets tonsim fmt vet check-go
+.PHONY: all build test lint bench assets tonsim fmt tidy check-go check-npm
 
 all: build
 
 check-go:
-	@command -v $(GO) >/dev/null 2>&1 || { echo "Go 1.26+ is required: https://go.dev/dl/"; exit 1; }
+	@command -v $(GO) >/dev/null 2>&1 || { echo "Go 1.26+ is required (https://go.dev/dl/)"; exit 1; }
+
+check-npm:
+	@command -v npm >/dev/null 2>&1 || { echo "npm is required once to fetch the TON emulator (npm pack @ton/sandbox). Install Node.js/npm (Debian: apt-get install npm)."; exit 1; }
+
+# The TON emulator (WebAssembly from @ton/sandbox) and jetton code are fetched
+# with npm into .cache/tonsim-assets (ignored by git), once per pinned version.
+assets: check-go check-npm
+	$(GO) run ./cmd/tonsim -fetch
 
 build: check-go
 	$(GO) build -o bin/ ./cmd/...
 
-test: check-go
+test: check-go assets
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	./scripts/with-test-db.sh $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# A local TON network on its own: liteserver 127.0.0.1:46732, control API
+# http://127.0.0.1:8092 (see README).
+tonsim: check-go assets
+	$(GO) run ./cmd/tonsim
 
 fmt:
 	gofmt -w .
+
+# -e: testcontainers-go pulls a Windows-only module the proxy no longer
+# serves; it is never built here.
+tidy:
+	$(GO) mod tidy -e
 
 lint: check-go
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
 
-bench: check-go
-	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+bench: check-go assets
+	./scripts/with-test-db.sh $(GO) test -run '^$$' -bench . -benchtime 10x $(PKGS)

@@ -20,49 +20,44 @@ import (
 // ErrBulkNeedsCodeless is returned when a bulk transfer targets a contract.
 var ErrBulkNeedsCodeless = errors.New("bulk transfers only go to accounts without code")
 
-// bulkExecute is the native counterpart of Executor.Execute.
-func bulkExecute(shardAccount, msgCell *cell.Cell, p ExecParams) (*ExecResult, error) {
-	var sa tlb.ShardAccount
-	if err := tlb.LoadFromCell(&sa, shardAccount.BeginParse()); err != nil {
-		return nil, fmt.Errorf("shard account: %w", err)
-	}
-	info, err := ParseAccount(sa.Account)
-	if err != nil {
-		return nil, err
-	}
-	if info.Code != nil || info.Status == tlb.AccountStatusFrozen {
+// bulkExecute is the native counterpart of Executor.Execute for account a
+// and the internal message in (whose cell is msgCell).
+func bulkExecute(a *account, msgCell *cell.Cell, in *tlb.InternalMessage, p ExecParams) (*ExecResult, error) {
+	if a.info.Code != nil || a.info.Status == tlb.AccountStatusFrozen {
 		return nil, ErrBulkNeedsCodeless
 	}
-	var msg tlb.Message
-	if err := tlb.LoadFromCell(&msg, msgCell.BeginParse()); err != nil {
-		return nil, fmt.Errorf("message: %w", err)
-	}
-	if msg.MsgType != tlb.MsgTypeInternal {
-		return nil, errors.New("bulk transfers are internal messages")
-	}
-	in := msg.AsInternal()
 	if in.Bounce {
 		return nil, errors.New("bulk transfers must be non-bounceable")
 	}
+	// ShardAccount: account:^Account last_trans_hash:bits256 last_trans_lt:uint64
+	s := a.shardAccount.BeginParse()
+	accRef, err := s.LoadRef()
+	if err != nil {
+		return nil, fmt.Errorf("shard account: %w", err)
+	}
+	prevHash, err := s.LoadSlice(256)
+	if err != nil {
+		return nil, fmt.Errorf("shard account: %w", err)
+	}
+	prevLT, err := s.LoadUInt(64)
+	if err != nil {
+		return nil, fmt.Errorf("shard account: %w", err)
+	}
 	lt := p.LT
-	if lt <= sa.LastTransLT {
-		lt = sa.LastTransLT + 1
+	if lt <= prevLT {
+		lt = prevLT + 1
 	}
 	if lt <= in.CreatedLT {
 		lt = in.CreatedLT + 1
 	}
-	balance := new(big.Int).Add(info.Balance, in.Amount.Nano())
+	balance := new(big.Int).Add(a.info.Balance, in.Amount.Nano())
 	origStatus := tlb.AccountStatus(tlb.AccountStatusNonExist)
-	if info.Exists {
+	if a.info.Exists {
 		origStatus = tlb.AccountStatusUninit
 	}
 	acc := uninitAccount(in.DstAddr, balance, lt+1, p.UTime)
-	oldHash := sa.Account.Hash()
-	prevHash := sa.LastTransHash
-	if len(prevHash) != 32 {
-		prevHash = make([]byte, 32)
-	}
-	tx := tlb.Transaction{AccountAddr: in.DstAddr.Data(), LT: lt, PrevTxHash: prevHash, PrevTxLT: sa.LastTransLT, Now: p.UTime,
+	oldHash := accRef.MustToCell().Hash()
+	tx := tlb.Transaction{AccountAddr: in.DstAddr.Data(), LT: lt, PrevTxHash: prevHash, PrevTxLT: prevLT, Now: p.UTime,
 		OrigStatus: origStatus, EndStatus: tlb.AccountStatusUninit, TotalFees: zeroCC(),
 		StateUpdate: tlb.HashUpdate{OldHash: oldHash, NewHash: acc.Hash()},
 		Description: tlb.TransactionDescriptionOrdinary{
@@ -70,12 +65,13 @@ func bulkExecute(shardAccount, msgCell *cell.Cell, p ExecParams) (*ExecResult, e
 			ComputePhase: tlb.ComputePhase{Phase: tlb.ComputePhaseSkipped{Reason: tlb.ComputeSkipReason{Type: tlb.ComputeSkipReasonNoState}}},
 			Aborted:      true,
 		}}
-	tx.IO.In = &msg
+	tx.IO.In = &tlb.Message{MsgType: tlb.MsgTypeInternal, Msg: in}
 	txCell, err := tlb.ToCell(tx)
 	if err != nil {
 		return nil, fmt.Errorf("build transaction: %w", err)
 	}
-	return &ExecResult{Success: true, Transaction: txCell, ShardAccount: shardAccountCell(acc, txCell.Hash(), lt)}, nil
+	return &ExecResult{Success: true, Transaction: txCell, ShardAccount: shardAccountCell(acc, txCell.Hash(), lt),
+		info: &AccountInfo{Exists: true, Status: tlb.AccountStatusUninit, Balance: balance}, lt: lt}, nil
 }
 
 // BulkTransfer is one credit for BulkLoad.
@@ -109,12 +105,13 @@ func (c *Chain) BulkLoad(list []BulkTransfer) error {
 			body = emptyCell
 		}
 		c.lt++
-		m, err := tlb.ToCell(&tlb.InternalMessage{IHRDisabled: true, Bounce: false, SrcAddr: BulkSource, DstAddr: t.To,
-			Amount: tlb.FromNanoTON(t.Amount), Body: body, CreatedLT: c.lt, CreatedAt: uint32(c.cfg.Now().Unix())})
+		in := &tlb.InternalMessage{IHRDisabled: true, Bounce: false, SrcAddr: BulkSource, DstAddr: t.To,
+			Amount: tlb.FromNanoTON(t.Amount), Body: body, CreatedLT: c.lt, CreatedAt: uint32(c.cfg.Now().Unix())}
+		m, err := tlb.ToCell(in)
 		if err != nil {
 			return fmt.Errorf("bulk message: %w", err)
 		}
-		c.queue = append(c.queue, queued{dst: t.To, msg: m, native: true})
+		c.queue = append(c.queue, queued{dst: t.To, msg: m, bulk: in})
 	}
 	return nil
 }

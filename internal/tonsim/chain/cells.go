@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/big"
 
@@ -73,13 +74,37 @@ func buildHeader(h headerParams) *cell.Cell {
 	return b.EndCell()
 }
 
-// buildBlock assembles block#11ef55aa. The state update is an ordinary cell
-// whose two refs are the old and new state roots: tonutils-go reads the new
-// state hash from ref 1, which is all a MERKLE_UPDATE offers a client.
+// prunedBranch replaces c by a level-1 pruned branch cell carrying its
+// hash and depth.
+func prunedBranch(c *cell.Cell) *cell.Cell {
+	data := make([]byte, 2+32+2)
+	data[0] = byte(cell.PrunedCellType)
+	data[1] = 1 // level mask: pruned under a level-0 parent
+	copy(data[2:], c.Hash(0))
+	binary.BigEndian.PutUint16(data[34:], c.Depth(0))
+	return cell.FromRawUnsafe(cell.RawUnsafeCell{IsSpecial: true, LevelMask: cell.LevelMask{Mask: 1}, BitsSz: uint(len(data) * 8), Data: data})
+}
+
+// merkleUpdate is the MERKLE_UPDATE special cell of a block's state update
+// with both states pruned, as in a block file: the block then carries only
+// the state hashes, and its BOC stays small however large the state is.
+//
+//	!merkle_update#04 old_hash:bits256 new_hash:bits256 old_depth:uint16 new_depth:uint16 old:^X new:^X
+func merkleUpdate(oldState, newState *cell.Cell) *cell.Cell {
+	data := make([]byte, 1+32+32+2+2)
+	data[0] = byte(cell.MerkleUpdateCellType)
+	copy(data[1:], oldState.Hash(0))
+	copy(data[33:], newState.Hash(0))
+	binary.BigEndian.PutUint16(data[65:], oldState.Depth(0))
+	binary.BigEndian.PutUint16(data[67:], newState.Depth(0))
+	return cell.FromRawUnsafe(cell.RawUnsafeCell{IsSpecial: true, LevelMask: cell.LevelMask{Mask: 0}, BitsSz: uint(len(data) * 8),
+		Data: data, Refs: []*cell.Cell{prunedBranch(oldState), prunedBranch(newState)}})
+}
+
+// buildBlock assembles block#11ef55aa.
 func buildBlock(globalID int32, header, oldState, newState, extra *cell.Cell) *cell.Cell {
-	upd := cell.BeginCell().MustStoreRef(oldState).MustStoreRef(newState).EndCell()
 	return cell.BeginCell().MustStoreUInt(0x11ef55aa, 32).MustStoreInt(int64(globalID), 32).
-		MustStoreRef(header).MustStoreRef(emptyCell).MustStoreRef(upd).MustStoreRef(extra).EndCell()
+		MustStoreRef(header).MustStoreRef(emptyCell).MustStoreRef(merkleUpdate(oldState, newState)).MustStoreRef(extra).EndCell()
 }
 
 // txInBlock is one transaction as stored in a block.
@@ -93,30 +118,28 @@ type txInBlock struct {
 
 // buildAccountBlocks builds ShardAccountBlocks: HashmapAugE 256 AccountBlock
 // CurrencyCollection. Aug extras are stored in leaves only (tonutils-go does
-// not read fork extras). txs must be grouped by account in lt order.
+// not read fork extras). txs must be sorted by account, then lt.
 func buildAccountBlocks(txs []txInBlock) *cell.Cell {
-	d := cell.NewDict(256)
 	cc := mustToCell(zeroCC())
+	var accounts []hmEntry
 	for i := 0; i < len(txs); {
 		j := i
-		td := cell.NewDict(64)
+		var list []hmEntry
 		for j < len(txs) && txs[j].account == txs[i].account {
-			v := cell.BeginCell().MustStoreBuilder(cc.ToBuilder()).MustStoreRef(txs[j].cell).EndCell()
-			if err := td.Set(cell.BeginCell().MustStoreUInt(txs[j].lt, 64).EndCell(), v); err != nil {
-				panic(fmt.Sprintf("tonsim: account block dict: %v", err))
-			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], txs[j].lt)
+			list = append(list, hmEntry{key: k[:], val: cell.BeginCell().MustStoreBuilder(cc.ToBuilder()).MustStoreRef(txs[j].cell)})
 			j++
 		}
 		upd := cell.BeginCell().MustStoreUInt(0x72, 8).MustStoreSlice(txs[i].old, 256).MustStoreSlice(txs[j-1].new, 256).EndCell()
 		acc := txs[i].account
-		ab := mustToCell(tlb.AccountBlock{Addr: acc[:], Transactions: td, StateUpdate: upd})
-		leaf := cell.BeginCell().MustStoreBuilder(cc.ToBuilder()).MustStoreBuilder(ab.ToBuilder()).EndCell()
-		if err := d.Set(cell.BeginCell().MustStoreSlice(acc[:], 256).EndCell(), leaf); err != nil {
-			panic(fmt.Sprintf("tonsim: account blocks dict: %v", err))
-		}
+		// acc_trans#5 account_addr:bits256 transactions:(HashmapAug 64 ...) state_update:^(HASH_UPDATE Account)
+		leaf := cell.BeginCell().MustStoreBuilder(cc.ToBuilder()).MustStoreUInt(5, 4).MustStoreSlice(acc[:], 256).
+			MustStoreBuilder(buildHashmap(64, list).ToBuilder()).MustStoreRef(upd)
+		accounts = append(accounts, hmEntry{key: acc[:], val: leaf})
 		i = j
 	}
-	return mustToCell(tlb.ShardAccountBlocks{Accounts: d})
+	return cell.BeginCell().MustStoreMaybeRef(buildHashmap(256, accounts)).EndCell()
 }
 
 func buildExtra(txs []txInBlock, randSeed, createdBy []byte, mc *tlb.McBlockExtra) *cell.Cell {

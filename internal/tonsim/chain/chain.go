@@ -48,6 +48,10 @@ type ExecResult struct {
 	ExitCode     int
 	Transaction  *cell.Cell
 	ShardAccount *cell.Cell
+	// info and lt, set by the native bulk path, spare parsing the account
+	// and the transaction (which has no out messages).
+	info *AccountInfo
+	lt   uint64
 }
 
 // GetMethodCall is one get-method invocation.
@@ -85,12 +89,14 @@ type GenesisAccount struct {
 
 // Config configures a new chain.
 type Config struct {
-	GlobalID      int32      // -3 (testnet) by default
-	Shards        int        // workchain-0 shards, a power of two; default 4
-	Blockchain    *cell.Cell // config dictionary (HashmapE 32 ^Cell), required
-	MaxTxPerBlock int        // transactions per round before the rest waits; default 20000
-	Now           func() time.Time
-	Logger        *slog.Logger
+	GlobalID   int32      // -3 (testnet) by default
+	Shards     int        // workchain-0 shards, a power of two; default 4
+	Blockchain *cell.Cell // config dictionary (HashmapE 32 ^Cell), required
+	// GetMethodConfig is passed to get methods (Blockchain when nil).
+	GetMethodConfig *cell.Cell
+	MaxTxPerBlock   int // transactions per round before the rest waits; default 20000
+	Now             func() time.Time
+	Logger          *slog.Logger
 }
 
 // Errors returned to clients.
@@ -146,6 +152,10 @@ type Block struct {
 	// MasterSeqno is the masterchain block that first referenced this shard
 	// block (0 while not yet final); for masterchain blocks, their own seqno.
 	MasterSeqno uint32
+
+	abOnce sync.Once
+	ab     *tlb.ShardAccountBlocks
+	abErr  error
 }
 
 type shardChain struct {
@@ -158,7 +168,7 @@ type queued struct {
 	dst      *address.Address
 	msg      *cell.Cell
 	external bool
-	native   bool // built by bulkExecute instead of the emulator
+	bulk     *tlb.InternalMessage // set for bulk transfers: built natively, not emulated
 	depth    int
 }
 
@@ -188,37 +198,21 @@ type Chain struct {
 	merges     map[ShardID]bool
 	newMaster  chan struct{} // closed and replaced when a masterchain block appears
 	txCount    uint64
+	dirty      map[accKey]*account // changed this round, not yet in the state dicts
 }
 
 // New creates a chain with the given genesis accounts and produces its first
 // masterchain block (seqno 1 on top of the zero state, seqno 0).
 func New(cfg Config, exec Executor, genesis []GenesisAccount) (*Chain, error) {
-	if cfg.GlobalID == 0 {
-		cfg.GlobalID = -3
-	}
-	if cfg.Shards == 0 {
-		cfg.Shards = 4
-	}
-	if cfg.MaxTxPerBlock == 0 {
-		cfg.MaxTxPerBlock = 20000
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Blockchain == nil {
-		return nil, errors.New("blockchain config is required")
-	}
-	ids, err := evenShards(cfg.Shards)
+	c, err := newEmpty(cfg, exec)
 	if err != nil {
 		return nil, err
 	}
-	c := &Chain{cfg: cfg, exec: exec, log: cfg.Logger, accounts: map[accKey]*account{},
-		byHash: map[[32]byte]*Block{}, byKey: map[blockKey]*Block{}, splits: map[ShardID]bool{}, merges: map[ShardID]bool{},
-		newMaster: make(chan struct{}), lt: 1_000_000, mcAccounts: cell.NewDict(256)}
-	now := uint32(cfg.Now().Unix())
+	ids, err := evenShards(c.cfg.Shards)
+	if err != nil {
+		return nil, err
+	}
+	now := uint32(c.cfg.Now().Unix())
 	for _, id := range ids {
 		c.shards = append(c.shards, &shardChain{id: id, accounts: cell.NewDict(256)})
 	}
@@ -244,23 +238,116 @@ func New(cfg Config, exec Executor, genesis []GenesisAccount) (*Chain, error) {
 	return c, nil
 }
 
-func (c *Chain) setAccountState(a *account, sa *cell.Cell) error {
-	var s tlb.ShardAccount
-	if err := tlb.LoadFromCell(&s, sa.BeginParse()); err != nil {
-		return fmt.Errorf("parse shard account: %w", err)
+func newEmpty(cfg Config, exec Executor) (*Chain, error) {
+	if cfg.GlobalID == 0 {
+		cfg.GlobalID = -3
 	}
-	info, err := ParseAccount(s.Account)
-	if err != nil {
+	if cfg.Shards == 0 {
+		cfg.Shards = 4
+	}
+	if cfg.MaxTxPerBlock == 0 {
+		cfg.MaxTxPerBlock = 20000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Blockchain == nil {
+		return nil, errors.New("blockchain config is required")
+	}
+	if cfg.GetMethodConfig == nil {
+		cfg.GetMethodConfig = cfg.Blockchain
+	}
+	return &Chain{cfg: cfg, exec: exec, log: cfg.Logger, accounts: map[accKey]*account{},
+		byHash: map[[32]byte]*Block{}, byKey: map[blockKey]*Block{}, splits: map[ShardID]bool{}, merges: map[ShardID]bool{},
+		newMaster: make(chan struct{}), lt: 1_000_000, mcAccounts: cell.NewDict(256), dirty: map[accKey]*account{}}, nil
+}
+
+func (c *Chain) setAccountState(a *account, sa *cell.Cell) error {
+	if err := a.setState(sa, nil); err != nil {
 		return err
 	}
-	a.shardAccount, a.info = sa, info
-	leaf := shardAccountLeaf(info.Balance, sa)
+	leaf := shardAccountLeaf(a.info.Balance, sa)
 	key := cell.BeginCell().MustStoreSlice(a.addr.Data(), 256).EndCell()
 	if a.addr.Workchain() == -1 {
 		return c.mcAccounts.Set(key, leaf)
 	}
 	sh := c.shardFor(a.addr)
 	return sh.accounts.Set(key, leaf)
+}
+
+// setState records a new ShardAccount; info is parsed unless given.
+func (a *account) setState(sa *cell.Cell, info *AccountInfo) error {
+	if info == nil {
+		var s tlb.ShardAccount
+		if err := tlb.LoadFromCell(&s, sa.BeginParse()); err != nil {
+			return fmt.Errorf("parse shard account: %w", err)
+		}
+		parsed, err := ParseAccount(s.Account)
+		if err != nil {
+			return err
+		}
+		info = &parsed
+	}
+	a.shardAccount, a.info = sa, *info
+	return nil
+}
+
+// flushDirty writes the accounts changed this round into the state
+// dictionaries: one batch update per shard, shards in parallel. A destroyed
+// account (account_none) leaves the dictionary, as on TON.
+func (c *Chain) flushDirty() error {
+	if len(c.dirty) == 0 {
+		return nil
+	}
+	type group struct {
+		dict    **cell.Dictionary
+		entries []hmEntry
+	}
+	groups := map[**cell.Dictionary]*group{}
+	for _, a := range c.dirty {
+		d := &c.mcAccounts
+		if a.addr.Workchain() != -1 {
+			d = &c.shardFor(a.addr).accounts
+		}
+		g := groups[d]
+		if g == nil {
+			g = &group{dict: d}
+			groups[d] = g
+		}
+		e := hmEntry{key: a.addr.Data()}
+		if a.info.Exists {
+			e.val = shardAccountLeaf(a.info.Balance, a.shardAccount).ToBuilder()
+		}
+		g.entries = append(g.entries, e)
+	}
+	clear(c.dirty)
+	errs := make(chan error, len(groups))
+	for _, g := range groups {
+		go func() {
+			sort.Slice(g.entries, func(i, j int) bool { return string(g.entries[i].key) < string(g.entries[j].key) })
+			root, err := updateHashmap((*g.dict).AsCell(), 256, g.entries)
+			if err != nil {
+				errs <- fmt.Errorf("update account states: %w", err)
+				return
+			}
+			if root == nil {
+				*g.dict = cell.NewDict(256)
+			} else {
+				*g.dict = root.AsDict(256)
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range groups {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (c *Chain) shardFor(a *address.Address) *shardChain {
@@ -309,8 +396,9 @@ func (c *Chain) tops() []*Block {
 
 func (c *Chain) finish(wc int32, shard ShardID, seqno uint32, blk, state *cell.Cell, startLT, endLT uint64, utime uint32,
 	txs []txInBlock, accounts *cell.Dictionary) *Block {
-	boc := blk.ToBOCWithFlags(false)
-	fh := sha256.Sum256(boc)
+	// A node's file hash is the sha256 of the block file; clients only
+	// carry it around, so a digest of the root hash serves.
+	fh := sha256.Sum256(append([]byte("tonsim block file "), blk.Hash()...))
 	b := &Block{ID: ton.BlockIDExt{Workchain: wc, Shard: int64(shard), SeqNo: seqno, RootHash: blk.Hash(), FileHash: fh[:]},
 		Shard: shard, Cell: blk, State: state, StartLT: startLT, EndLT: endLT, GenUtime: utime, Txs: txs, Accounts: accounts}
 	var h [32]byte
@@ -482,9 +570,22 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 	}
 	c.lt++
 	endLT := c.lt
+	if err := c.flushDirty(); err != nil {
+		return nil, err
+	}
 
 	masterRef := &tlb.ExtBlkRef{EndLt: prevMaster.EndLT, SeqNo: prevMaster.ID.SeqNo, RootHash: prevMaster.ID.RootHash, FileHash: prevMaster.ID.FileHash}
-	for _, s := range c.shards {
+	// Shard blocks are independent: build them in parallel, register them
+	// (map writes) afterwards.
+	type built struct {
+		seqno      uint32
+		blk, state *cell.Cell
+		txs        []txInBlock
+		accounts   *cell.Dictionary
+	}
+	out := make([]built, len(c.shards))
+	var wg sync.WaitGroup
+	for i, s := range c.shards {
 		o := origins[s.id]
 		var seqno uint32
 		var prevRefs []tlb.ExtBlkRef
@@ -495,14 +596,24 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 			prevRefs = append(prevRefs, tlb.ExtBlkRef{EndLt: p.EndLT, SeqNo: p.ID.SeqNo, RootHash: p.ID.RootHash, FileHash: p.ID.FileHash})
 		}
 		seqno++
-		mine := txs[blockKey{0, s.id, 0}]
-		oldState := o.prev[0].State
-		state := buildShardState(c.cfg.GlobalID, 0, s.id, seqno, now, endLT, prevMaster.ID.SeqNo, s.accounts.Copy(), nil)
-		hdr := buildHeader(headerParams{workchain: 0, shard: s.id, seqno: seqno, genUtime: now, startLT: startLT, endLT: endLT,
+		hp := headerParams{workchain: 0, shard: s.id, seqno: seqno, genUtime: now, startLT: startLT, endLT: endLT,
 			afterMerge: o.afterMerge, afterSplit: o.afterSplit, wantSplit: c.splits[s.id], wantMerge: c.merges[s.id],
-			minRefMC: prevMaster.ID.SeqNo, prev: prevRefs, master: masterRef})
-		blk := buildBlock(c.cfg.GlobalID, hdr, oldState, state, buildExtra(mine, seed[:], make([]byte, 32), nil))
-		s.top = c.finish(0, s.id, seqno, blk, state, startLT, endLT, now, mine, s.accounts.Copy())
+			minRefMC: prevMaster.ID.SeqNo, prev: prevRefs, master: masterRef}
+		mine := txs[blockKey{0, s.id, 0}]
+		accounts := s.accounts.Copy()
+		oldState := o.prev[0].State
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			state := buildShardState(c.cfg.GlobalID, 0, s.id, seqno, now, endLT, prevMaster.ID.SeqNo, accounts, nil)
+			blk := buildBlock(c.cfg.GlobalID, buildHeader(hp), oldState, state, buildExtra(mine, seed[:], make([]byte, 32), nil))
+			out[i] = built{seqno: seqno, blk: blk, state: state, txs: mine, accounts: accounts}
+		}()
+	}
+	wg.Wait()
+	for i, s := range c.shards {
+		b := out[i]
+		s.top = c.finish(0, s.id, b.seqno, b.blk, b.state, startLT, endLT, now, b.txs, b.accounts)
 		c.bindTxs(s.top)
 	}
 
@@ -560,7 +671,7 @@ func (c *Chain) runQueue(ctx context.Context, now uint32, seed []byte) (map[bloc
 	for len(c.queue) > 0 && n < c.cfg.MaxTxPerBlock {
 		q := c.queue[0]
 		c.queue = c.queue[1:]
-		tx, outs, err := c.apply(ctx, q.dst, q.msg, q.native, now, seed)
+		tx, outs, err := c.apply(ctx, q, now, seed)
 		if err != nil {
 			// An external message can stop being acceptable between
 			// sendMessage and the block (a replay, a seqno already used):
@@ -602,7 +713,8 @@ type routed struct {
 }
 
 // apply executes one message and commits its effects to the current state.
-func (c *Chain) apply(ctx context.Context, dst *address.Address, msg *cell.Cell, native bool, now uint32, seed []byte) (txInBlock, []routed, error) {
+func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (txInBlock, []routed, error) {
+	dst, msg := q.dst, q.msg
 	k := keyOf(dst)
 	a := c.accounts[k]
 	if a == nil {
@@ -611,8 +723,8 @@ func (c *Chain) apply(ctx context.Context, dst *address.Address, msg *cell.Cell,
 	p := ExecParams{UTime: now, LT: c.lt, RandSeed: seed, Config: c.cfg.Blockchain}
 	var res *ExecResult
 	var err error
-	if native {
-		res, err = bulkExecute(a.shardAccount, msg, p)
+	if q.bulk != nil {
+		res, err = bulkExecute(a, msg, q.bulk, p)
 	} else {
 		res, err = c.exec.Execute(ctx, a.shardAccount, msg, p)
 	}
@@ -623,14 +735,17 @@ func (c *Chain) apply(ctx context.Context, dst *address.Address, msg *cell.Cell,
 		return txInBlock{}, nil, fmt.Errorf("%w: %s (exit code %d)", ErrNotAccepted, res.Error, res.ExitCode)
 	}
 	var tx tlb.Transaction
-	if err := tlb.LoadFromCell(&tx, res.Transaction.BeginParse()); err != nil {
+	if res.info != nil {
+		tx.LT = res.lt
+	} else if err := tlb.LoadFromCell(&tx, res.Transaction.BeginParse()); err != nil {
 		return txInBlock{}, nil, fmt.Errorf("parse transaction: %w", err)
 	}
 	old := accountHash(a.shardAccount)
-	if err := c.setAccountState(a, res.ShardAccount); err != nil {
+	if err := a.setState(res.ShardAccount, res.info); err != nil {
 		return txInBlock{}, nil, err
 	}
 	c.accounts[k] = a
+	c.dirty[k] = a
 	ref := &TxRef{LT: tx.LT, Hash: res.Transaction.Hash(), Cell: res.Transaction}
 	a.txs = append(a.txs, ref)
 	c.txCount++

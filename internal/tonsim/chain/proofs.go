@@ -34,10 +34,10 @@ func stateProof(b *Block, sk *cell.ProofSkeleton) ([]*cell.Cell, error) {
 // accountProof proves the presence (or absence) of key in b's accounts.
 func accountProof(b *Block, key *cell.Cell) ([]*cell.Cell, error) {
 	sk := cell.CreateProofSkeleton()
-	dictRoot := sk.ProofRef(1).ProofRef(0)
+	accounts := sk.ProofRef(1)
 	if !b.Accounts.IsEmpty() {
 		// The skeleton is filled along the path even when the key is absent.
-		_, _, _ = b.Accounts.LoadValueWithProof(key, dictRoot)
+		_, _, _ = b.Accounts.LoadValueWithProof(key, accounts.ProofRef(0))
 	}
 	return stateProof(b, sk)
 }
@@ -79,17 +79,33 @@ func AllShardsProof(b *Block) (*cell.Cell, *cell.Cell, error) {
 	return p, data, nil
 }
 
+// accountBlocks is the block's ShardAccountBlocks dictionary, read once.
+func (b *Block) accountBlocks() (*tlb.ShardAccountBlocks, error) {
+	b.abOnce.Do(func() {
+		// Block refs: 3 extra; BlockExtra refs: 2 account blocks.
+		extra, err := b.Cell.PeekRef(3)
+		if err != nil {
+			b.abErr = err
+			return
+		}
+		ab, err := extra.PeekRef(2)
+		if err != nil {
+			b.abErr = err
+			return
+		}
+		b.ab = new(tlb.ShardAccountBlocks)
+		b.abErr = tlb.LoadFromCell(b.ab, ab.BeginParse())
+	})
+	return b.ab, b.abErr
+}
+
 // TxProof proves the given transactions are in b's account blocks; ids
 // must be grouped by account (as listBlockTransactions orders them).
 func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
 	sk := cell.CreateProofSkeleton()
 	abRoot := sk.ProofRef(3).ProofRef(2).ProofRef(0)
-	var blk tlb.Block
-	if err := tlb.LoadFromCell(&blk, b.Cell.BeginParse()); err != nil {
-		return nil, err
-	}
-	var sab tlb.ShardAccountBlocks
-	if err := tlb.LoadFromCell(&sab, blk.Extra.ShardAccountBlocks.BeginParse()); err != nil {
+	sab, err := b.accountBlocks()
+	if err != nil {
 		return nil, err
 	}
 	// Look each account up once: the skeleton returned for a path that is

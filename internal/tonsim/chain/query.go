@@ -172,7 +172,7 @@ func (c *Chain) RunGetMethod(ctx context.Context, v *AccountView, addr *address.
 		return &GetMethodResult{ExitCode: -256}, nil
 	}
 	return c.exec.RunGetMethod(ctx, GetMethodCall{Address: addr, Code: v.Info.Code, Data: v.Info.Data, Balance: v.Info.Balance,
-		UTime: v.Shard.GenUtime, MethodID: methodID, Stack: stack, Config: c.cfg.Blockchain})
+		UTime: v.Shard.GenUtime, MethodID: methodID, Stack: stack, Config: c.cfg.GetMethodConfig})
 }
 
 // Transaction finds the transaction of account at lt in block b.

@@ -28,7 +28,9 @@ func (noExec) RunGetMethod(context.Context, chain.GetMethodCall) (*chain.GetMeth
 	return &chain.GetMethodResult{ExitCode: 11}, nil
 }
 
-func minimalConfig(t *testing.T) *cell.Cell {
+func minimalConfig(t *testing.T) *cell.Cell { return minimalConfigTB(t) }
+
+func minimalConfigTB(t testing.TB) *cell.Cell {
 	d := cell.NewDict(32)
 	set := func(k int64, v *cell.Cell) {
 		if err := d.SetIntKey(big.NewInt(k), cell.BeginCell().MustStoreRef(v).EndCell()); err != nil {
@@ -266,5 +268,81 @@ func TestUnknownQueryGetsLSError(t *testing.T) {
 	}
 	if lerr, ok := resp.(ton.LSError); !ok || lerr.Code == 0 {
 		t.Fatalf("want LSError, got %#v", resp)
+	}
+}
+
+// BenchmarkListBlockTransactionsPage measures one GetBlockTransactionsV2
+// page of 256 with Fast proofs over ADNL TCP.
+func BenchmarkListBlockTransactionsPage(b *testing.B) {
+	c, err := chain.New(chain.Config{Blockchain: minimalConfigTB(b), Shards: 1}, noExec{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var list []chain.BulkTransfer
+	for i := 0; i < 1000; i++ {
+		list = append(list, chain.BulkTransfer{To: addr(i), Amount: big.NewInt(1)})
+	}
+	if err := c.BulkLoad(list); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.ProduceBlock(ctx); err != nil {
+		b.Fatal(err)
+	}
+	h := liteserver.NewHandler(c)
+	_, key, _ := ed25519.GenerateKey(nil)
+	srv := liteserver.NewServer(h, nil, key)
+	liteclient.Logger = func(...any) {}
+	bound, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	pool := liteclient.NewConnectionPool()
+	defer pool.Stop()
+	if err := pool.AddConnection(ctx, bound, base64.StdEncoding.EncodeToString(srv.PublicKey())); err != nil {
+		b.Fatal(err)
+	}
+	api := ton.NewAPIClient(pool, ton.ProofCheckPolicyFast)
+	mc, _ := api.GetMasterchainInfo(ctx)
+	shards, err := api.GetBlockShardsInfo(ctx, mc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ids, _, err := api.GetBlockTransactionsV2(ctx, shards[0], 256)
+		if err != nil || len(ids) != 256 {
+			b.Fatalf("%d %v", len(ids), err)
+		}
+	}
+}
+
+// BenchmarkServeTransactionsPage measures the liteserver's side of one
+// listBlockTransactions page of 256 with proof (no transport, no client
+// verification).
+func BenchmarkServeTransactionsPage(b *testing.B) {
+	c, err := chain.New(chain.Config{Blockchain: minimalConfigTB(b), Shards: 1}, noExec{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var list []chain.BulkTransfer
+	for i := 0; i < 1000; i++ {
+		list = append(list, chain.BulkTransfer{To: addr(i), Amount: big.NewInt(1)})
+	}
+	if err := c.BulkLoad(list); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.ProduceBlock(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	h := liteserver.NewHandler(c)
+	top := c.Last().ShardTops[0].ID
+	q := ton.ListBlockTransactions{ID: &top, Mode: 0b111 | 1<<5, Count: 256, WantProof: &ton.True{}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if res, ok := h.Handle(context.Background(), q).(ton.BlockTransactions); !ok || len(res.TransactionIds) != 256 {
+			b.Fatal("bad answer")
+		}
 	}
 }

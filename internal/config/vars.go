@@ -1,0 +1,124 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Var describes one environment variable: its name, the default applied
+// when it is unset or empty, what it does, and whether its value is secret
+// (never printed, logged or quoted in an error).
+type Var struct {
+	Name        string
+	Default     string
+	Description string
+	Secret      bool
+}
+
+// Environment variable names.
+const (
+	EnvDatabaseURL             = "DATABASE_URL"
+	EnvTONNetwork              = "TON_NETWORK"
+	EnvTONConfig               = "TON_CONFIG"
+	EnvSeed                    = "SEED"
+	EnvSeedFile                = "SEED_FILE"
+	EnvAPIToken                = "API_TOKEN"
+	EnvAPITokens               = "API_TOKENS"
+	EnvAPIListen               = "API_LISTEN"
+	EnvJettons                 = "JETTONS"
+	EnvTONSweepThreshold       = "TON_SWEEP_THRESHOLD"
+	EnvAllowableLag            = "ALLOWABLE_LAG"
+	EnvWebhookURL              = "WEBHOOK_URL"
+	EnvWebhookSecret           = "WEBHOOK_SECRET"
+	EnvColdWallet              = "COLD_WALLET"
+	EnvHotWalletMinBalance     = "HOT_WALLET_MIN_BALANCE"
+	EnvHotWalletMaxBalance     = "HOT_WALLET_MAX_BALANCE"
+	EnvHotWalletResidual       = "HOT_WALLET_RESIDUAL"
+	EnvIncomeCountingSide      = "INCOME_COUNTING_SIDE"
+	EnvLogFormat               = "LOG_FORMAT"
+	EnvLogLevel                = "LOG_LEVEL"
+	EnvScannerStartBlock       = "SCANNER_START_BLOCK"
+	EnvWithdrawalBatchInterval = "WITHDRAWAL_BATCH_INTERVAL"
+	EnvHighloadTimeout         = "HIGHLOAD_TIMEOUT"
+)
+
+// Public global config URLs used when TON_CONFIG is not set.
+const (
+	MainnetConfigURL = "https://ton.org/global.config.json"
+	TestnetConfigURL = "https://ton.org/testnet-global.config.json"
+)
+
+// variables is the single table behind Variables, Doc and Load's defaults.
+var variables = []Var{
+	{Name: EnvDatabaseURL, Secret: true,
+		Description: "PostgreSQL connection URL (postgres://user:pass@host:5432/db). Required."},
+	{Name: EnvTONNetwork, Default: string(Mainnet),
+		Description: "mainnet or testnet. Addresses and TON_CONFIG must match it."},
+	{Name: EnvTONConfig,
+		Description: "Path or http(s) URL of the network's global config JSON. Default: " +
+			MainnetConfigURL + " on mainnet, " + TestnetConfigURL + " on testnet."},
+	{Name: EnvSeed, Secret: true,
+		Description: "24-word TON mnemonic of all wallets (hot and deposits). Set exactly one of SEED and SEED_FILE."},
+	{Name: EnvSeedFile,
+		Description: "File holding the mnemonic instead of SEED; must not be accessible by group or others (chmod 600)."},
+	{Name: EnvAPIToken, Secret: true,
+		Description: "Bearer token of the HTTP API, at least 16 visible ASCII characters. API_TOKEN or API_TOKENS is required."},
+	{Name: EnvAPITokens, Secret: true,
+		Description: "Several named tokens for rotation: name:token,name2:token2. May be combined with API_TOKEN (named \"default\")."},
+	{Name: EnvAPIListen, Default: "127.0.0.1:8081",
+		Description: "host:port the HTTP API listens on."},
+	{Name: EnvJettons,
+		Description: "Accepted jettons: SYMBOL:MASTER_ADDRESS:SWEEP_THRESHOLD[,...]; symbol A-Z0-9 up to 12 characters, threshold in base units."},
+	{Name: EnvTONSweepThreshold, Default: "1000000000",
+		Description: "Deposit TON balance (nanoton) above which it is swept to the hot wallet."},
+	{Name: EnvAllowableLag, Default: "30s",
+		Description: "How far the last scanned block may trail wall time and the network head and still count as in sync (withdrawals stop when not)."},
+	{Name: EnvWebhookURL,
+		Description: "http(s) URL that receives signed deposit and withdrawal notifications. Empty: no webhooks."},
+	{Name: EnvWebhookSecret, Secret: true,
+		Description: "Key that signs webhook bodies, at least 16 characters. Required with WEBHOOK_URL."},
+	{Name: EnvColdWallet,
+		Description: "Cold wallet address. When set, hot wallet TON above HOT_WALLET_MAX_BALANCE is sent there down to HOT_WALLET_RESIDUAL."},
+	{Name: EnvHotWalletMinBalance, Default: "0",
+		Description: "Nanoton the hot wallet keeps: withdrawals that would take it lower wait."},
+	{Name: EnvHotWalletMaxBalance,
+		Description: "Nanoton above which the hot wallet sends the excess to COLD_WALLET. Required with COLD_WALLET."},
+	{Name: EnvHotWalletResidual,
+		Description: "Nanoton left on the hot wallet after a cold transfer; MAX > RESIDUAL >= MIN. Required with COLD_WALLET."},
+	{Name: EnvIncomeCountingSide, Default: string(CountDeposit),
+		Description: "What /v1/income totals: deposit (everything received by deposit addresses) or hot_wallet (what was swept to the hot wallet)."},
+	{Name: EnvLogFormat, Default: "json",
+		Description: "json or text."},
+	{Name: EnvLogLevel, Default: "info",
+		Description: "debug, info, warn or error."},
+	{Name: EnvScannerStartBlock,
+		Description: "Masterchain seqno the scanner starts from when the database has no cursor yet; ignored afterwards. Empty: the scanner's default."},
+	{Name: EnvWithdrawalBatchInterval, Default: "5s",
+		Description: "How often queued withdrawals are packed into one hot wallet message."},
+	{Name: EnvHighloadTimeout, Default: "60s",
+		Description: "Highload wallet v3 message timeout, whole seconds between 6s and 4194303s. Part of the hot wallet's initial data: changing it changes the hot wallet address."},
+}
+
+// Variables returns every environment variable the processor reads, in
+// documentation order. The slice is a copy.
+func Variables() []Var {
+	return append([]Var(nil), variables...)
+}
+
+// Doc returns the variables as a Markdown table for the README.
+func Doc() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Default | Description |\n|---|---|---|\n")
+	for _, v := range variables {
+		def := v.Default
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		desc := v.Description
+		if v.Secret {
+			desc += " Secret: never logged."
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(desc, "|", "\\|"))
+	}
+	return b.String()
+}

@@ -1,0 +1,502 @@
+package tonsim
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+
+	"github.com/ton-custody/processor/internal/tonsim/chain"
+	"github.com/ton-custody/processor/internal/tonsim/liteserver"
+)
+
+// ControlDoc documents the control API; `tonsim --help` prints it and the
+// README repeats it.
+const ControlDoc = `Control API (JSON; amounts are nanoton or jetton base units as decimal strings):
+  GET  /config.json                         global config for tonutils-go (liteservers)
+  GET  /status                              masterchain seqno, shards, queue, tx count, faults
+  POST /faucet {"address","amount","bounce","comment"}
+                                            TON from the genesis wallet; answers once final:
+                                            {"tx_hash","lt","account","master_seqno"}
+  POST /jettons {"symbol","decimals"}       deploy a jetton master -> {"master","symbol","decimals"}
+  GET  /jettons                             deployed jettons
+  POST /jettons/{master}/mint {"owner","amount"}
+                                            mint to owner -> {"tx_hash","lt","jetton_wallet",...}
+  GET  /jettons/{master}/wallet?owner=ADDR  owner's jetton wallet address
+  POST /dns {"domain","address"}            set the wallet record of a .ton name
+  POST /blocks {"count"}                    produce blocks now (any mode)
+  GET  /shards                              current workchain-0 shards
+  POST /shards/split {"shard"}              split shard (hex id, e.g. "2000000000000000")
+  POST /shards/merge {"shard"}              merge shard with its sibling
+  POST /faults {"mode","duration","delay"}  mode: drop | stall | delay | error (liteserver)
+                                            or stop_blocks; duration/delay as Go durations
+  DELETE /faults                            clear faults
+  GET  /accounts/{address}                  {"address","status","balance","last_tx_lt","last_tx_hash"}
+  POST /bulk {"transfers":[{"address","amount","comment"}]}
+                                            bulk mode: natively built credits to accounts
+                                            without code (no emulator), in the next blocks
+`
+
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) error {
+	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, a...)}
+}
+
+// Handler returns the control API.
+func (n *Network) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, f func(r *http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if p := recover(); p != nil {
+					n.log.Error("control API panic", "path", r.URL.Path, "panic", fmt.Sprint(p))
+					writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+				}
+			}()
+			r.Body = http.MaxBytesReader(w, r.Body, 32<<20)
+			out, err := f(r)
+			if err != nil {
+				var ae *apiError
+				status := http.StatusInternalServerError
+				if errors.As(err, &ae) {
+					status = ae.status
+				} else if errors.Is(err, ErrUnknownJetton) {
+					status = http.StatusBadRequest
+				}
+				writeJSON(w, status, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, out)
+		})
+	}
+	handle("GET /config.json", func(r *http.Request) (any, error) { return n.GlobalConfig() })
+	handle("GET /status", n.apiStatus)
+	handle("POST /faucet", n.apiFaucet)
+	handle("POST /jettons", n.apiDeployJetton)
+	handle("GET /jettons", func(r *http.Request) (any, error) {
+		out := []map[string]any{}
+		for _, j := range n.Jettons() {
+			out = append(out, map[string]any{"symbol": j.Symbol, "decimals": j.Decimals, "master": j.Master.String()})
+		}
+		return out, nil
+	})
+	handle("POST /jettons/{master}/mint", n.apiMint)
+	handle("GET /jettons/{master}/wallet", n.apiJettonWallet)
+	handle("POST /dns", n.apiDNS)
+	handle("POST /blocks", n.apiBlocks)
+	handle("GET /shards", func(r *http.Request) (any, error) { return shardList(n.Chain.Shards()), nil })
+	handle("POST /shards/split", func(r *http.Request) (any, error) { return n.apiShard(r, n.Chain.Split) })
+	handle("POST /shards/merge", func(r *http.Request) (any, error) { return n.apiShard(r, n.Chain.Merge) })
+	handle("POST /faults", n.apiFaults)
+	handle("DELETE /faults", func(r *http.Request) (any, error) {
+		n.Faults.Clear()
+		n.PauseBlocks(0)
+		return map[string]string{"status": "cleared"}, nil
+	})
+	handle("GET /accounts/{address}", n.apiAccount)
+	handle("POST /bulk", n.apiBulk)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint; see GET /status and the README"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("request body must be a JSON object")
+		}
+		return badRequest("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// amount accepts a JSON string or integer of decimal digits.
+type amount struct{ v *big.Int }
+
+func (a *amount) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return fmt.Errorf("amount %s must be a non-negative integer in base units", string(b))
+	}
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return fmt.Errorf("amount %s is not an integer", string(b))
+	}
+	a.v = v
+	return nil
+}
+
+func (a *amount) positive(field string) (*big.Int, error) {
+	if a == nil || a.v == nil {
+		return nil, badRequest("%s is required", field)
+	}
+	if a.v.Sign() <= 0 {
+		return nil, badRequest("%s must be greater than zero", field)
+	}
+	if a.v.BitLen() > 120 {
+		return nil, badRequest("%s is too large", field)
+	}
+	return a.v, nil
+}
+
+// parseAddress accepts user-friendly (either network flag) or raw form.
+func parseAddress(field, s string) (*address.Address, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, badRequest("%s is required", field)
+	}
+	var a *address.Address
+	var err error
+	if strings.Contains(s, ":") {
+		a, err = address.ParseRawAddr(s)
+	} else {
+		a, err = address.ParseAddr(s)
+	}
+	if err != nil {
+		return nil, badRequest("%s %q is not a valid TON address: %v", field, s, err)
+	}
+	return a, nil
+}
+
+func txJSON(res *TxResult) map[string]any {
+	return map[string]any{"tx_hash": hex.EncodeToString(res.Hash), "lt": strconv.FormatUint(res.LT, 10),
+		"account": friendly(res.Account), "master_seqno": res.MasterSeqno}
+}
+
+// Friendly prints an address as tonsim shows addresses: user-friendly,
+// testnet flag, non-bounceable.
+func Friendly(a *address.Address) string { return friendly(a) }
+
+func friendly(a *address.Address) string {
+	c := a.Copy()
+	c.SetTestnetOnly(true)
+	c.SetBounce(false)
+	return c.String()
+}
+
+func (n *Network) requestCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), 60*time.Second)
+}
+
+func (n *Network) apiFaucet(r *http.Request) (any, error) {
+	var req struct {
+		Address string  `json:"address"`
+		Amount  *amount `json:"amount"`
+		Bounce  bool    `json:"bounce"`
+		Comment string  `json:"comment"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	to, err := parseAddress("address", req.Address)
+	if err != nil {
+		return nil, err
+	}
+	v, err := req.Amount.positive("amount")
+	if err != nil {
+		return nil, err
+	}
+	if v.Cmp(new(big.Int).Div(GenesisBalance, big.NewInt(10))) > 0 {
+		return nil, badRequest("amount exceeds the faucet's limit per request")
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.Faucet(ctx, to, v, req.Bounce, req.Comment)
+	if err != nil {
+		return nil, err
+	}
+	return txJSON(res), nil
+}
+
+func (n *Network) apiDeployJetton(r *http.Request) (any, error) {
+	var req struct {
+		Symbol   string `json:"symbol"`
+		Decimals *int   `json:"decimals"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	dec := 9
+	if req.Decimals != nil {
+		dec = *req.Decimals
+	}
+	if !symbolRe.MatchString(req.Symbol) {
+		return nil, badRequest("symbol must be 1..16 letters or digits")
+	}
+	if dec < 0 || dec > 18 {
+		return nil, badRequest("decimals must be between 0 and 18")
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	j, err := n.DeployJetton(ctx, req.Symbol, dec)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"master": j.Master.String(), "master_raw": j.Master.StringRaw(), "symbol": j.Symbol, "decimals": j.Decimals}, nil
+}
+
+func (n *Network) apiMint(r *http.Request) (any, error) {
+	master, err := parseAddress("master", r.PathValue("master"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.jetton(master); err != nil {
+		return nil, badRequest("%s is not a jetton master deployed by tonsim", r.PathValue("master"))
+	}
+	var req struct {
+		Owner  string  `json:"owner"`
+		Amount *amount `json:"amount"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	owner, err := parseAddress("owner", req.Owner)
+	if err != nil {
+		return nil, err
+	}
+	v, err := req.Amount.positive("amount")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.Mint(ctx, master, owner, v)
+	if err != nil {
+		return nil, err
+	}
+	out := txJSON(res)
+	out["jetton_wallet"] = friendly(res.Account)
+	return out, nil
+}
+
+func (n *Network) apiJettonWallet(r *http.Request) (any, error) {
+	master, err := parseAddress("master", r.PathValue("master"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.jetton(master); err != nil {
+		return nil, badRequest("%s is not a jetton master deployed by tonsim", r.PathValue("master"))
+	}
+	owner, err := parseAddress("owner", r.URL.Query().Get("owner"))
+	if err != nil {
+		return nil, err
+	}
+	jw, err := n.JettonWallet(r.Context(), master, owner)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"jetton_wallet": friendly(jw)}, nil
+}
+
+func (n *Network) apiDNS(r *http.Request) (any, error) {
+	var req struct {
+		Domain  string `json:"domain"`
+		Address string `json:"address"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	a, err := parseAddress("address", req.Address)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.DNS.SetWallet(req.Domain, a); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return map[string]string{"domain": req.Domain, "address": a.String()}, nil
+}
+
+func (n *Network) apiBlocks(r *http.Request) (any, error) {
+	var req struct {
+		Count int `json:"count"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+	}
+	if req.Count == 0 {
+		req.Count = 1
+	}
+	if req.Count < 0 || req.Count > 1000 {
+		return nil, badRequest("count must be between 1 and 1000")
+	}
+	var last *chain.Block
+	for i := 0; i < req.Count; i++ {
+		b, err := n.ProduceBlock(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		last = b
+	}
+	return map[string]any{"master_seqno": last.ID.SeqNo, "gen_utime": last.GenUtime}, nil
+}
+
+func shardList(ids []chain.ShardID) []string {
+	out := make([]string, len(ids))
+	for i, s := range ids {
+		out[i] = s.String()
+	}
+	return out
+}
+
+func (n *Network) apiShard(r *http.Request, op func(chain.ShardID) error) (any, error) {
+	var req struct {
+		Shard string `json:"shard"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(req.Shard), "0x"), 16, 64)
+	if err != nil || v == 0 {
+		return nil, badRequest("shard must be a 64-bit hex shard id such as 2000000000000000")
+	}
+	if err := op(chain.ShardID(v)); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if n.opts.Manual {
+		if _, err := n.ProduceBlock(r.Context()); err != nil {
+			return nil, err
+		}
+	} else {
+		next := n.Chain.NewMaster()
+		select {
+		case <-next:
+		case <-r.Context().Done():
+		case <-time.After(10 * n.opts.BlockInterval):
+		}
+	}
+	return map[string]any{"shards": shardList(n.Chain.Shards())}, nil
+}
+
+func (n *Network) apiFaults(r *http.Request) (any, error) {
+	var req struct {
+		Mode     string `json:"mode"`
+		Duration string `json:"duration"`
+		Delay    string `json:"delay"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	d, err := time.ParseDuration(req.Duration)
+	if err != nil || d <= 0 || d > time.Hour {
+		return nil, badRequest("duration must be a Go duration between 0 and 1h, e.g. \"10s\"")
+	}
+	var delay time.Duration
+	if req.Delay != "" {
+		if delay, err = time.ParseDuration(req.Delay); err != nil || delay < 0 {
+			return nil, badRequest("delay must be a Go duration, e.g. \"500ms\"")
+		}
+	}
+	switch req.Mode {
+	case "stop_blocks":
+		n.PauseBlocks(d)
+	default:
+		mode := liteserver.FaultMode(req.Mode)
+		if mode == liteserver.FaultDelay && delay == 0 {
+			return nil, badRequest("mode delay needs a delay")
+		}
+		if err := n.Faults.Inject(mode, d, delay); err != nil {
+			return nil, badRequest("%v (or stop_blocks)", err)
+		}
+		if mode == liteserver.FaultDrop && n.Lite != nil {
+			n.Lite.DropConnections()
+		}
+	}
+	return map[string]any{"mode": req.Mode, "until": time.Now().Add(d).UTC().Format(time.RFC3339Nano)}, nil
+}
+
+func (n *Network) apiAccount(r *http.Request) (any, error) {
+	a, err := parseAddress("address", r.PathValue("address"))
+	if err != nil {
+		return nil, err
+	}
+	last := n.Chain.Last()
+	v, err := n.Chain.AccountAt(&last.ID, a)
+	if err != nil {
+		return nil, err
+	}
+	status := "non_exist"
+	if v.Account != nil {
+		status = strings.ToLower(string(v.Info.Status))
+	}
+	out := map[string]any{"address": friendly(a), "raw": a.StringRaw(), "status": status, "balance": v.Info.Balance.String(),
+		"master_seqno": last.ID.SeqNo}
+	if t := n.Chain.LastTx(a); t != nil {
+		out["last_tx_lt"] = strconv.FormatUint(t.LT, 10)
+		out["last_tx_hash"] = hex.EncodeToString(t.Hash)
+	}
+	return out, nil
+}
+
+func (n *Network) apiStatus(r *http.Request) (any, error) {
+	last := n.Chain.Last()
+	faults := []map[string]string{}
+	for _, f := range n.Faults.Active() {
+		faults = append(faults, map[string]string{"mode": string(f.Mode), "until": f.Until.UTC().Format(time.RFC3339Nano)})
+	}
+	return map[string]any{"master_seqno": last.ID.SeqNo, "gen_utime": last.GenUtime, "shards": shardList(n.Chain.Shards()),
+		"queue": n.Chain.QueueLen(), "transactions": n.Chain.TxCount(), "faults": faults, "manual": n.opts.Manual,
+		"liteserver": n.LiteURL, "genesis": friendly(n.Genesis.WalletAddress())}, nil
+}
+
+func (n *Network) apiBulk(r *http.Request) (any, error) {
+	var req struct {
+		Transfers []struct {
+			Address string  `json:"address"`
+			Amount  *amount `json:"amount"`
+			Comment string  `json:"comment"`
+		} `json:"transfers"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Transfers) == 0 || len(req.Transfers) > 1_000_000 {
+		return nil, badRequest("transfers must hold 1..1000000 entries")
+	}
+	list := make([]chain.BulkTransfer, 0, len(req.Transfers))
+	for i, t := range req.Transfers {
+		a, err := parseAddress(fmt.Sprintf("transfers[%d].address", i), t.Address)
+		if err != nil {
+			return nil, err
+		}
+		v, err := t.Amount.positive(fmt.Sprintf("transfers[%d].amount", i))
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, chain.BulkTransfer{To: a, Amount: v, Comment: t.Comment})
+	}
+	if err := n.Chain.BulkLoad(list); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return map[string]any{"queued": len(list)}, nil
+}

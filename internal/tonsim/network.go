@@ -1,0 +1,418 @@
+// Package tonsim runs a local TON network: a chain whose contracts execute
+// on the official TON emulator, served over the liteserver protocol (ADNL
+// TCP and in-process) so that the unmodified tonutils-go client talks to it,
+// plus a control API for faucets, jettons, DNS, blocks, shards and faults.
+package tonsim
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/liteclient"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/ton"
+	"github.com/xssnick/tonutils-go/ton/wallet"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/ton-custody/processor/internal/tonsim/chain"
+	"github.com/ton-custody/processor/internal/tonsim/dns"
+	"github.com/ton-custody/processor/internal/tonsim/liteserver"
+)
+
+// GlobalID is the network id tonsim uses: testnet's, so addresses carry the
+// testnet flag and testnet-only wallet ids apply.
+const GlobalID = -3
+
+// Options configure a network. The zero value is a 4-shard network producing
+// a block every second, in memory, with no listeners.
+type Options struct {
+	Shards        int           // workchain-0 shards (power of two), default 4
+	BlockInterval time.Duration // default 1s
+	Manual        bool          // produce blocks only when asked
+	LiteAddr      string        // ADNL liteserver listen address; "" = none
+	Logger        *slog.Logger
+	// LiteKeySeed fixes the liteserver identity (32 bytes) so a restarted
+	// network keeps its global config; random when nil (or restored from
+	// StateDir).
+	LiteKeySeed []byte
+	// StateDir keeps the chain across restarts; "" keeps it in memory.
+	StateDir string
+	// SaveInterval is how often the state is written to StateDir (default 5s).
+	SaveInterval time.Duration
+}
+
+// Contracts are the code cells and config the network needs from the TON
+// emulator's npm packages.
+type Contracts struct {
+	Config *cell.Cell // default blockchain config (HashmapE 32 ^Cell)
+	// GetMethodConfig is a slimmer config for get methods (the emulator
+	// parses the config on every get method); Config when nil.
+	GetMethodConfig  *cell.Cell
+	JettonMinterCode *cell.Cell
+	JettonWalletCode *cell.Cell
+}
+
+// Network is a running simulated TON network.
+type Network struct {
+	Chain   *chain.Chain
+	Handler *liteserver.Handler
+	Faults  *liteserver.Faults
+	Lite    *liteserver.Server // nil without LiteAddr
+	LiteURL string             // bound liteserver address
+	// API is a tonutils-go client over the in-process liteserver.
+	API      ton.APIClientWrapped
+	DNS      *dns.Resolver
+	Genesis  *wallet.Wallet
+	opts     Options
+	code     Contracts
+	log      *slog.Logger
+	queryID  atomic.Uint32
+	stopping chan struct{}
+	wg       sync.WaitGroup
+
+	mu          sync.Mutex
+	jettons     map[string]*Jetton // by raw master address
+	claimed     map[string]bool    // tx hashes already returned to a faucet caller
+	blocksPause time.Time          // block production stopped until then
+	produceMu   sync.Mutex
+	saveMu      sync.Mutex
+	liteSeed    []byte
+}
+
+// Jetton is a jetton master deployed on the network.
+type Jetton struct {
+	Symbol   string           `json:"symbol"`
+	Decimals int              `json:"decimals"`
+	Master   *address.Address `json:"-"`
+}
+
+// GenesisSeed derives the genesis wallet key. The network is a test network:
+// the key is public on purpose so that tests can sign as genesis too.
+var GenesisSeed = sha256.Sum256([]byte("tonsim genesis wallet"))
+
+// GenesisBalance is what the genesis wallet starts with: 10^9 TON.
+var GenesisBalance = new(big.Int).Mul(big.NewInt(1_000_000_000), big.NewInt(1_000_000_000))
+
+const genesisTTL = 600 // seconds a genesis external message stays valid
+
+// Start creates the network and starts block production (unless Manual) and
+// the liteserver (if LiteAddr is set).
+func Start(ctx context.Context, exec chain.Executor, code Contracts, opts Options) (*Network, error) {
+	if opts.BlockInterval == 0 {
+		opts.BlockInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if code.Config == nil || code.JettonMinterCode == nil || code.JettonWalletCode == nil {
+		return nil, errors.New("tonsim needs the emulator's config and the jetton codes")
+	}
+	resolver := dns.New()
+	cfg, err := networkConfig(code.Config, resolver)
+	if err != nil {
+		return nil, err
+	}
+	getCfg := cfg
+	if code.GetMethodConfig != nil {
+		if getCfg, err = networkConfig(code.GetMethodConfig, resolver); err != nil {
+			return nil, err
+		}
+	}
+	n := &Network{Faults: &liteserver.Faults{}, DNS: resolver, opts: opts, code: code, log: opts.Logger,
+		stopping: make(chan struct{}), jettons: map[string]*Jetton{}, claimed: map[string]bool{}}
+	// Start query ids from the clock so a restarted network does not replay
+	// ids the genesis wallet still remembers.
+	n.queryID.Store(uint32(time.Now().Unix()%(1<<22)) * 2)
+
+	key := ed25519.NewKeyFromSeed(GenesisSeed[:])
+	n.Genesis, err = wallet.FromPrivateKey(nil, key, wallet.ConfigHighloadV3{MessageTTL: genesisTTL, MessageBuilder: n.nextQuery})
+	if err != nil {
+		return nil, fmt.Errorf("genesis wallet: %w", err)
+	}
+	si, err := wallet.GetStateInit(key.Public().(ed25519.PublicKey), wallet.ConfigHighloadV3{MessageTTL: genesisTTL}, n.Genesis.GetSubwalletID())
+	if err != nil {
+		return nil, fmt.Errorf("genesis state init: %w", err)
+	}
+	genesis := []chain.GenesisAccount{
+		{Address: n.Genesis.WalletAddress(), Balance: GenesisBalance, Code: si.Code, Data: si.Data},
+		{Address: resolver.Address, Balance: big.NewInt(1_000_000_000), Code: dns.Code, Data: cell.BeginCell().EndCell(), Native: resolver},
+	}
+	chainCfg := chain.Config{GlobalID: GlobalID, Shards: opts.Shards, Blockchain: cfg, GetMethodConfig: getCfg, Logger: opts.Logger}
+	n.liteSeed = opts.LiteKeySeed
+	restored := false
+	if opts.StateDir != "" {
+		st, snap, ok, err := loadState(opts.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			n.Chain, err = chain.Restore(chainCfg, exec, map[string]chain.NativeContract{resolver.Address.StringRaw(): resolver}, snap)
+			snap.Close()
+			if err != nil {
+				return nil, fmt.Errorf("restore from %s: %w", opts.StateDir, err)
+			}
+			if err := n.applyState(st); err != nil {
+				return nil, err
+			}
+			if n.liteSeed == nil {
+				n.liteSeed = st.LiteKeySeed
+			}
+			restored = true
+		}
+	}
+	if !restored {
+		if n.Chain, err = chain.New(chainCfg, exec, genesis); err != nil {
+			return nil, err
+		}
+	}
+	if n.liteSeed == nil {
+		n.liteSeed = make([]byte, 32)
+		if _, err := rand.Read(n.liteSeed); err != nil {
+			return nil, err
+		}
+	}
+	n.Handler = liteserver.NewHandler(n.Chain)
+	n.API = ton.NewAPIClient(liteserver.NewClient(n.Handler, nil), ton.ProofCheckPolicyFast)
+	if opts.LiteAddr != "" {
+		liteclient.Logger = func(...any) {} // the transport logs every disconnect to stderr
+		n.Lite = liteserver.NewServer(n.Handler, n.Faults, ed25519.NewKeyFromSeed(n.liteSeed))
+		if n.LiteURL, err = n.Lite.Listen(opts.LiteAddr); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.Manual {
+		n.wg.Add(1)
+		go n.blockLoop()
+	}
+	if opts.StateDir != "" {
+		if err := n.Save(); err != nil {
+			return nil, err
+		}
+		n.wg.Add(1)
+		go n.saveLoop()
+	}
+	return n, nil
+}
+
+// networkConfig is the emulator's default config with the DNS root (param
+// 4) and the testnet global id (param 19).
+func networkConfig(base *cell.Cell, r *dns.Resolver) (*cell.Cell, error) {
+	d := base.AsDict(32).Copy()
+	set := func(k int64, v *cell.Cell) error {
+		return d.SetIntKey(big.NewInt(k), cell.BeginCell().MustStoreRef(v).EndCell())
+	}
+	if err := set(4, cell.BeginCell().MustStoreSlice(r.Address.Data(), 256).EndCell()); err != nil {
+		return nil, fmt.Errorf("config param 4: %w", err)
+	}
+	if err := set(19, cell.BeginCell().MustStoreInt(GlobalID, 32).EndCell()); err != nil {
+		return nil, fmt.Errorf("config param 19: %w", err)
+	}
+	return d.AsCell(), nil
+}
+
+func (n *Network) nextQuery(ctx context.Context, _ uint32) (uint32, int64, error) {
+	for {
+		id := n.queryID.Add(1) % (1 << 23)
+		// Bit number 1023 is invalid in highload v3 (exit code 9), and
+		// shift 8191 with bit 1022 is reserved.
+		if id&1023 == 1023 || id == (1<<23)-2 {
+			continue
+		}
+		return id, time.Now().Unix() - 1, nil
+	}
+}
+
+// Close stops block production and the liteserver.
+func (n *Network) Close() error {
+	select {
+	case <-n.stopping:
+		return nil
+	default:
+	}
+	close(n.stopping)
+	n.wg.Wait()
+	var errs []error
+	if n.Lite != nil {
+		errs = append(errs, n.Lite.Close())
+	}
+	errs = append(errs, n.Save())
+	return errors.Join(errs...)
+}
+
+func (n *Network) saveLoop() {
+	defer n.wg.Done()
+	every := n.opts.SaveInterval
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopping:
+			return
+		case <-t.C:
+			if err := n.Save(); err != nil {
+				n.log.Error("saving state failed", "dir", n.opts.StateDir, "err", err)
+			}
+		}
+	}
+}
+
+func (n *Network) blockLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.opts.BlockInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopping:
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		paused := time.Now().Before(n.blocksPause)
+		n.mu.Unlock()
+		if paused {
+			continue
+		}
+		if _, err := n.ProduceBlock(context.Background()); err != nil {
+			n.log.Error("block production failed", "err", err)
+		}
+	}
+}
+
+// ProduceBlock produces one block now.
+func (n *Network) ProduceBlock(ctx context.Context) (*chain.Block, error) {
+	n.produceMu.Lock()
+	defer n.produceMu.Unlock()
+	return n.Chain.ProduceBlock(ctx)
+}
+
+// PauseBlocks stops timed block production for d.
+func (n *Network) PauseBlocks(d time.Duration) {
+	n.mu.Lock()
+	n.blocksPause = time.Now().Add(d)
+	n.mu.Unlock()
+}
+
+// GlobalConfig is the config to connect to the ADNL liteserver with.
+func (n *Network) GlobalConfig() (*liteclient.GlobalConfig, error) {
+	if n.Lite == nil {
+		return nil, errors.New("the liteserver is not listening")
+	}
+	return liteserver.GlobalConfig(n.LiteURL, n.Lite.PublicKey())
+}
+
+// SendFromGenesis signs one highload external with msgs and submits it.
+func (n *Network) SendFromGenesis(ctx context.Context, msgs ...*wallet.Message) error {
+	ext, err := n.Genesis.PrepareExternalMessageForMany(ctx, false, msgs)
+	if err != nil {
+		return fmt.Errorf("genesis message: %w", err)
+	}
+	c, err := tlb.ToCell(ext)
+	if err != nil {
+		return fmt.Errorf("genesis message: %w", err)
+	}
+	return n.Chain.SendExternal(ctx, c.ToBOCWithFlags(false))
+}
+
+// TxResult identifies a final transaction.
+type TxResult struct {
+	Hash        []byte
+	LT          uint64
+	Account     *address.Address
+	MasterSeqno uint32
+	Tx          *tlb.Transaction
+}
+
+// waitTx waits until a final transaction on acc newer than afterLT matches,
+// producing blocks itself in manual mode.
+func (n *Network) waitTx(ctx context.Context, acc *address.Address, afterLT uint64, match func(*tlb.Transaction) bool) (*TxResult, error) {
+	for {
+		next := n.Chain.NewMaster()
+		for _, ref := range n.Chain.TxsSince(acc, afterLT) {
+			var tx tlb.Transaction
+			if err := tlb.LoadFromCell(&tx, ref.Cell.BeginParse()); err != nil {
+				return nil, err
+			}
+			key := string(ref.Hash)
+			n.mu.Lock()
+			taken := n.claimed[key]
+			n.mu.Unlock()
+			if taken || ref.Block == nil || ref.Block.MasterSeqno == 0 || !match(&tx) {
+				continue
+			}
+			n.mu.Lock()
+			n.claimed[key] = true
+			n.mu.Unlock()
+			tx.Hash = ref.Hash
+			return &TxResult{Hash: ref.Hash, LT: ref.LT, Account: acc, MasterSeqno: ref.Block.MasterSeqno, Tx: &tx}, nil
+		}
+		if n.opts.Manual {
+			if _, err := n.ProduceBlock(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for a transaction on %s: %w", acc, ctx.Err())
+		case <-next:
+		case <-time.After(n.opts.BlockInterval * 2):
+		}
+	}
+}
+
+func lastLT(c *chain.Chain, a *address.Address) uint64 {
+	if t := c.LastTx(a); t != nil {
+		return t.LT
+	}
+	return 0
+}
+
+// Faucet sends amount nanoton from the genesis wallet to to and waits until
+// the receiving transaction is final.
+func (n *Network) Faucet(ctx context.Context, to *address.Address, amount *big.Int, bounce bool, comment string) (*TxResult, error) {
+	if amount == nil || amount.Sign() <= 0 {
+		return nil, errors.New("amount must be positive")
+	}
+	var body *cell.Cell
+	if comment != "" {
+		var err error
+		if body, err = wallet.CreateCommentCell(comment); err != nil {
+			return nil, fmt.Errorf("comment: %w", err)
+		}
+	}
+	since := lastLT(n.Chain, to)
+	msg := &wallet.Message{Mode: wallet.PayGasSeparately, InternalMessage: &tlb.InternalMessage{IHRDisabled: true, Bounce: bounce,
+		DstAddr: to, Amount: tlb.FromNanoTON(amount), Body: body}}
+	if err := n.SendFromGenesis(ctx, msg); err != nil {
+		return nil, err
+	}
+	gen := n.Genesis.WalletAddress()
+	wantBody := bodyHash(body)
+	return n.waitTx(ctx, to, since, func(tx *tlb.Transaction) bool {
+		if tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
+			return false
+		}
+		in := tx.IO.In.AsInternal()
+		return in.SrcAddr.Equals(gen) && in.Amount.Nano().Cmp(amount) == 0 && string(bodyHash(in.Body)) == string(wantBody)
+	})
+}
+
+func bodyHash(c *cell.Cell) []byte {
+	if c == nil {
+		return cell.BeginCell().EndCell().Hash()
+	}
+	return c.Hash()
+}
