@@ -32,6 +32,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("tonsim", flag.ContinueOnError)
 	liteAddr := fs.String("lite-addr", "127.0.0.1:46732", "liteserver (ADNL TCP) listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8092", "control API listen address")
+	advertise := fs.String("advertise", "", "host:port to put in the global config instead of the bound address (e.g. tonsim:46732 in docker compose)")
 	configOut := fs.String("config-out", "", "write the global config JSON (for tonutils-go) to this file")
 	interval := fs.Duration("block-interval", time.Second, "time between blocks")
 	shards := fs.Int("shards", 4, "workchain-0 shards (power of two)")
@@ -79,7 +80,7 @@ func run(args []string) error {
 	}
 	defer emu.Close(context.Background())
 	n, err := tonsim.Start(ctx, emu, emu.Contracts, tonsim.Options{Shards: *shards, BlockInterval: *interval, Manual: *manual,
-		LiteAddr: *liteAddr, StateDir: *stateDir, Logger: log})
+		LiteAddr: *liteAddr, Advertise: *advertise, StateDir: *stateDir, Logger: log})
 	if err != nil {
 		return err
 	}

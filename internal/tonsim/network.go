@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,11 @@ type Options struct {
 	// network keeps its global config; random when nil (or restored from
 	// StateDir).
 	LiteKeySeed []byte
+	// Advertise is the host:port written into the global config (default:
+	// the bound liteserver address); set it when clients reach the server
+	// under another address, e.g. a container name. Hostnames are resolved
+	// to IPv4 when the config is built.
+	Advertise string
 	// StateDir keeps the chain across restarts; "" keeps it in memory.
 	StateDir string
 	// SaveInterval is how often the state is written to StateDir (default 5s).
@@ -310,7 +316,24 @@ func (n *Network) GlobalConfig() (*liteclient.GlobalConfig, error) {
 	if n.Lite == nil {
 		return nil, errors.New("the liteserver is not listening")
 	}
-	return liteserver.GlobalConfig(n.LiteURL, n.Lite.PublicKey())
+	addr := n.LiteURL
+	if n.opts.Advertise != "" {
+		host, port, err := net.SplitHostPort(n.opts.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("advertise address: %w", err)
+		}
+		ips, err := net.LookupIP(host)
+		if err != nil {
+			return nil, fmt.Errorf("advertise address: %w", err)
+		}
+		for _, ip := range ips {
+			if ip.To4() != nil {
+				addr = net.JoinHostPort(ip.String(), port)
+				break
+			}
+		}
+	}
+	return liteserver.GlobalConfig(addr, n.Lite.PublicKey())
 }
 
 // SendFromGenesis signs one highload external with msgs and submits it.
