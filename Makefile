@@ -5,7 +5,7 @@ GO           ?= go
 PKGS         := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test lint bench assets tonsim fmt tidy check-go check-npm
+.PHONY: all build dev test lint bench assets tonsim fmt tidy check-go check-npm
 
 all: build
 
@@ -22,6 +22,12 @@ assets: check-go check-npm
 
 build: check-go
 	$(GO) build -o bin/ ./cmd/...
+
+# The processor on a local TON network (tonsim) with a throwaway PostgreSQL
+# (or DATABASE_URL), a funded hot wallet and a demo jetton; prints the API
+# token, URLs and curl lines. Ctrl-C stops and removes everything.
+dev: check-go assets
+	$(GO) run ./cmd/processor dev
 
 test: check-go assets
 	$(GO) vet $(PKGS)
@@ -43,7 +49,8 @@ tidy:
 lint: check-go
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
 
 bench: check-go assets
 	./scripts/with-test-db.sh $(GO) test -run '^$$' -bench . -benchtime 10x $(PKGS)

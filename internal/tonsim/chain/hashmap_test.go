@@ -51,8 +51,8 @@ func TestBuildHashmapMatchesDictionary(t *testing.T) {
 			}
 			for _, kv := range wantAll {
 				k := kv.Key.MustToCell()
-				v := got.Get(k)
-				if v == nil || !bytes.Equal(v.Hash(), kv.Value.MustToCell().Hash()) {
+				v, err := got.LoadValue(k)
+				if err != nil || !bytes.Equal(v.MustToCell().Hash(), kv.Value.MustToCell().Hash()) {
 					t.Fatalf("key %x: got %v", k.BeginParse().MustLoadSlice(tc.bits), v)
 				}
 			}
@@ -123,8 +123,8 @@ func TestUpdateHashmapMatchesDictionary(t *testing.T) {
 				t.Fatalf("round %d batch %d: %d entries (%v), want %d", round, batch, len(gotAll), err, len(wantAll))
 			}
 			for _, kv := range wantAll {
-				v := got.Get(kv.Key.MustToCell())
-				if v == nil || !bytes.Equal(v.Hash(), kv.Value.MustToCell().Hash()) {
+				v, err := got.LoadValue(kv.Key.MustToCell())
+				if err != nil || !bytes.Equal(v.MustToCell().Hash(), kv.Value.MustToCell().Hash()) {
 					t.Fatalf("round %d: value mismatch", round)
 				}
 			}

@@ -99,8 +99,7 @@ func (c *Chain) Snapshot(w io.Writer) error {
 func (c *Chain) allBlocks() []*Block {
 	seen := map[*Block]bool{}
 	var out []*Block
-	var visit func(b *Block)
-	visit = func(b *Block) {
+	visit := func(b *Block) {
 		if seen[b] {
 			return
 		}

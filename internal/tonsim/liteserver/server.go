@@ -134,7 +134,6 @@ type Server struct {
 	faults  *Faults
 	key     ed25519.PrivateKey
 	srv     *liteclient.Server
-	ln      net.Listener
 
 	mu      sync.Mutex
 	clients map[*liteclient.ServerClient]struct{}
@@ -198,7 +197,7 @@ func (s *Server) onMessage(ctx context.Context, c *liteclient.ServerClient, msg 
 				return nil // a stalled server does not answer pings either
 			}
 		}
-		return c.Send(liteclient.TCPPong{RandomID: m.RandomID})
+		return c.Send(liteclient.TCPPong(m))
 	}
 	return fmt.Errorf("unknown message %T", msg)
 }

@@ -1,0 +1,229 @@
+// Package app wires the processor together: configuration, database,
+// chain client, wallets, read models and the HTTP API. cmd/processor and the
+// end-to-end tests use it, so tests run the same composition as production.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/xssnick/tonutils-go/address"
+	tonutils "github.com/xssnick/tonutils-go/ton"
+
+	"github.com/ton-custody/processor/internal/apierr"
+	"github.com/ton-custody/processor/internal/blockscanner"
+	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/httpapi"
+	"github.com/ton-custody/processor/internal/store"
+	"github.com/ton-custody/processor/internal/ton"
+	"github.com/ton-custody/processor/internal/wallets"
+	"github.com/ton-custody/processor/internal/withdrawals"
+)
+
+// Options configure New.
+type Options struct {
+	Config *config.Config
+	// LiteClient, when set, is used instead of connecting to Config.TONConfig
+	// (an in-process tonsim for dev and tests).
+	LiteClient tonutils.LiteClient
+	Logger     *slog.Logger
+	// Listener, when set, is served instead of listening on Config.APIListen.
+	Listener net.Listener
+}
+
+// App is a composed processor.
+type App struct {
+	Config   *config.Config
+	DB       *pgxpool.Pool
+	Chain    *ton.Client
+	Wallets  *wallets.Service
+	Registry *prometheus.Registry
+	API      *echo.Echo
+	log      *slog.Logger
+	listener net.Listener
+}
+
+// NewLogger builds the process logger: JSON (production) or text.
+func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// New connects to the database (applying migrations) and the chain and
+// builds every component. Close releases them.
+func New(ctx context.Context, opts Options) (_ *App, err error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("app: no configuration")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &App{Config: cfg, log: log, Registry: prometheus.NewRegistry(), listener: opts.Listener}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if a.DB, err = store.Open(ctx, cfg.DatabaseURL.Reveal()); err != nil {
+		return nil, err
+	}
+	a.Registry.MustRegister(store.NewPoolCollector(a.DB))
+	applied, err := store.Migrate(ctx, a.DB)
+	if err != nil {
+		return nil, err
+	}
+	if len(applied) > 0 {
+		log.Info("database migrated", "applied", applied)
+	}
+
+	tonOpts := ton.Options{Registerer: a.Registry, Logger: log}
+	if opts.LiteClient != nil {
+		a.Chain = ton.New(opts.LiteClient, tonOpts)
+	} else if a.Chain, err = ton.Connect(ctx, cfg.TONConfig, tonOpts); err != nil {
+		return nil, fmt.Errorf("connect to TON (%s): %w", cfg.TONConfig, err)
+	}
+
+	keys, err := wallets.DeriveKeys(cfg.SeedWords())
+	if err != nil {
+		return nil, err
+	}
+	if a.Wallets, err = wallets.NewService(a.DB, a.Chain, keys, cfg); err != nil {
+		return nil, err
+	}
+	readModel, err := blockscanner.NewReadModel(a.DB, blockscanner.ReadModelConfig{Network: cfg.Network,
+		CountingSide: cfg.IncomeCountingSide, AllowableLag: cfg.AllowableLag})
+	if err != nil {
+		return nil, err
+	}
+	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(),
+		JettonWallet: func(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
+			jw, err := a.Chain.JettonWalletAddress(ctx, master, owner)
+			if ton.IsNotInitialized(err) {
+				return nil, apierr.BadRequest("%s is not a deployed jetton master", master.String())
+			}
+			return jw, err
+		}})
+	if err != nil {
+		return nil, err
+	}
+	a.API, err = httpapi.New(httpapi.Options{Config: cfg, Wallets: walletsAPI{a.Wallets}, Resolver: resolverAPI{a.Chain},
+		Incomes: readModel, Withdrawals: requests, Sync: readModel, Registerer: a.Registry, Gatherer: a.Registry,
+		Ready: a.ready, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("processor ready", "network", string(cfg.Network), "hot_wallet", a.Wallets.FormatAddress(a.Wallets.HotWalletAddress(), true),
+		"currencies", cfg.Currencies())
+	return a, nil
+}
+
+// ready backs /readyz: the database answers.
+func (a *App) ready(ctx context.Context) error {
+	return a.DB.Ping(ctx)
+}
+
+// Serve runs the HTTP API until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context) error {
+	srv := httpapi.NewHTTPServer(a.Config.APIListen, a.API, a.log)
+	ln := a.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.Config.APIListen); err != nil {
+			return fmt.Errorf("listen on %s (API_LISTEN): %w", a.Config.APIListen, err)
+		}
+	}
+	a.log.Info("API listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a.log.Info("shutting down")
+	return srv.Shutdown(sctx)
+}
+
+// Close releases the database pool and the chain connection.
+func (a *App) Close() {
+	if a.Chain != nil {
+		a.Chain.Close()
+	}
+	if a.DB != nil {
+		a.DB.Close()
+	}
+}
+
+// walletsAPI adapts wallets.Service to httpapi.Wallets.
+type walletsAPI struct{ s *wallets.Service }
+
+func (w walletsAPI) NewAddress(ctx context.Context, userID, currency string) (string, error) {
+	addr, err := w.s.NewAddress(ctx, userID, currency)
+	return addr, classifyWallets(err)
+}
+
+func (w walletsAPI) Addresses(ctx context.Context, userID string) ([]httpapi.Address, error) {
+	list, err := w.s.Addresses(ctx, userID)
+	if err != nil {
+		return nil, classifyWallets(err)
+	}
+	out := make([]httpapi.Address, len(list))
+	for i, a := range list {
+		out[i] = httpapi.Address{Address: a.Address, Currency: a.Currency}
+	}
+	return out, nil
+}
+
+func (w walletsAPI) Balance(ctx context.Context, currency string, addr *address.Address) (*big.Int, string, error) {
+	b, st, err := w.s.Balance(ctx, currency, addr)
+	return b, st, classifyWallets(err)
+}
+
+func (w walletsAPI) HotWalletAddress() *address.Address { return w.s.HotWalletAddress() }
+
+func classifyWallets(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wallets.ErrUnknownCurrency), errors.Is(err, wallets.ErrInvalidUserID):
+		return apierr.Mark(apierr.ErrBadRequest, err)
+	}
+	return err
+}
+
+// resolverAPI adapts the chain client's DNS to httpapi.Resolver.
+type resolverAPI struct{ c *ton.Client }
+
+func (r resolverAPI) ResolveWallet(ctx context.Context, domain string) (*address.Address, error) {
+	a, err := r.c.ResolveWallet(ctx, domain)
+	switch {
+	case errors.Is(err, ton.ErrNotFound):
+		return nil, apierr.NotFound("%s has no wallet record", domain)
+	case errors.Is(err, ton.ErrInvalidDomain):
+		return nil, apierr.Mark(apierr.ErrBadRequest, err)
+	}
+	return a, err
+}

@@ -1,0 +1,74 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ton-custody/processor/internal/store/storetest"
+)
+
+// BenchmarkAddressNew measures POST /v1/address/new end to end (HTTP, auth,
+// validation, subwallet id allocation, derivation, insert) with concurrent
+// clients.
+func BenchmarkAddressNew(b *testing.B) {
+	n, j := newNetwork(b)
+	p := startProcessor(b, n, baseEnv(b, n, j, storetest.NewDBURL(b)))
+	var i atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := p.do("POST", "/v1/address/new", map[string]string{"user_id": fmt.Sprint("u", i.Add(1)%1000), "currency": "TON"}, true)
+			if r.status != http.StatusOK {
+				b.Error(r.raw)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "addresses/s")
+}
+
+// BenchmarkAddressAll measures GET /v1/address/all with 100,000 addresses
+// in the table (10,000 users with 10 each) and reports the p99 latency.
+func BenchmarkAddressAll(b *testing.B) {
+	n, j := newNetwork(b)
+	p := startProcessor(b, n, baseEnv(b, n, j, storetest.NewDBURL(b)))
+	ctx := context.Background()
+	if _, err := p.app.DB.Exec(ctx, `
+		INSERT INTO deposit_wallets (user_id, currency, subwallet_id, workchain, address)
+		SELECT 'u' || (i % 10000), 'TON', i, 0, decode(md5(i::text) || md5((i + 1000003)::text), 'hex')
+		FROM generate_series(1, 100000) AS i`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.app.DB.Exec(ctx, `ANALYZE deposit_wallets`); err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/address/all?user_id=u%d", p.url, (i*7919)%10000), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(start))
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}

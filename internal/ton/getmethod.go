@@ -1,0 +1,91 @@
+package ton
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/xssnick/tonutils-go/address"
+	tonutils "github.com/xssnick/tonutils-go/ton"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// IsNotInitialized reports whether err says a get method ran on an account
+// without code: runSmcMethod exit code -256 (non-existent, uninit, or
+// frozen account).
+func IsNotInitialized(err error) bool {
+	var e tonutils.ContractExecError
+	return errors.As(err, &e) && e.Code == tonutils.ErrCodeContractNotInitialized
+}
+
+// RunGetMethod runs a get method of addr at block (nil = the current
+// masterchain head) and returns its stack. A non-zero, non-one exit code is
+// a tonutils ContractExecError (see IsNotInitialized). Params are what
+// tonutils-go accepts: *big.Int and integer types, *cell.Cell, *cell.Slice.
+func (c *Client) RunGetMethod(ctx context.Context, block *tonutils.BlockIDExt, addr *address.Address, method string, params ...any) (*tonutils.ExecutionResult, error) {
+	if block == nil {
+		var err error
+		if block, err = c.MasterHead(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := c.api.WaitForBlock(block.SeqNo).RunGetMethod(ctx, block, addr, method, params...)
+	if err != nil {
+		return nil, fmt.Errorf("ton: run %s on %s at block %d: %w", method, addr.StringRaw(), block.SeqNo, err)
+	}
+	return res, nil
+}
+
+// JettonWalletAddress asks the jetton master for owner's jetton wallet
+// (get_wallet_address). It is never computed offline: wallet code and
+// data layout differ between jettons (USDT, for one), and the master's
+// answer is what a transfer_notification's sender must match.
+func (c *Client) JettonWalletAddress(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
+	arg := cell.BeginCell()
+	if err := arg.StoreAddr(owner); err != nil {
+		return nil, fmt.Errorf("ton: encode jetton owner %s: %w", owner.StringRaw(), err)
+	}
+	res, err := c.RunGetMethod(ctx, nil, master, "get_wallet_address", arg.EndCell().BeginParse())
+	if err != nil {
+		if IsNotInitialized(err) {
+			return nil, fmt.Errorf("ton: jetton master %s is not deployed: %w", master.StringRaw(), err)
+		}
+		return nil, err
+	}
+	s, err := res.Slice(0)
+	if err != nil {
+		return nil, fmt.Errorf("ton: get_wallet_address on %s returned no slice: %w", master.StringRaw(), err)
+	}
+	w, err := s.LoadAddr()
+	if err != nil {
+		return nil, fmt.Errorf("ton: get_wallet_address on %s returned no address: %w", master.StringRaw(), err)
+	}
+	if w.Type() != address.StdAddress || (w.Workchain() != 0 && w.Workchain() != address.MasterchainID) {
+		return nil, fmt.Errorf("ton: get_wallet_address on %s returned %s, not a basechain or masterchain address", master.StringRaw(), w.StringRaw())
+	}
+	return w, nil
+}
+
+// JettonBalance returns a jetton wallet's balance in jetton base units
+// (get_wallet_data, first value) at the current head. A jetton wallet that
+// does not exist yet holds nothing: balance 0, not an error (so does any
+// account without code, exit code -256; callers pass the address the
+// master named, which is a jetton wallet or nothing yet).
+func (c *Client) JettonBalance(ctx context.Context, jettonWallet *address.Address) (*big.Int, error) {
+	res, err := c.RunGetMethod(ctx, nil, jettonWallet, "get_wallet_data")
+	if IsNotInitialized(err) {
+		return new(big.Int), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	bal, err := res.Int(0)
+	if err != nil {
+		return nil, fmt.Errorf("ton: get_wallet_data on %s returned no balance: %w", jettonWallet.StringRaw(), err)
+	}
+	if bal.Sign() < 0 {
+		return nil, fmt.Errorf("ton: get_wallet_data on %s returned a negative balance %s", jettonWallet.StringRaw(), bal)
+	}
+	return bal, nil
+}
