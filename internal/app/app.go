@@ -12,8 +12,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,7 @@ import (
 	"github.com/ton-custody/processor/internal/blockscanner"
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/httpapi"
+	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/ton"
 	"github.com/ton-custody/processor/internal/wallets"
@@ -48,6 +51,8 @@ type App struct {
 	DB       *pgxpool.Pool
 	Chain    *ton.Client
 	Wallets  *wallets.Service
+	Scanner  *blockscanner.Scanner
+	Webhooks *notify.Worker // nil without WEBHOOK_URL
 	Registry *prometheus.Registry
 	API      *echo.Echo
 	log      *slog.Logger
@@ -108,8 +113,18 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if a.Wallets, err = wallets.NewService(a.DB, a.Chain, keys, cfg); err != nil {
 		return nil, err
 	}
+	var hot [32]byte
+	copy(hot[:], a.Wallets.HotWalletAddress().Data())
+	a.Scanner = blockscanner.New(a.DB, blockscanner.TonChain{API: a.Chain.API()}, enqueueDeposit,
+		blockscanner.Config{Network: cfg.Network, StartBlock: cfg.ScannerStartBlock, HotWallet: hot}, a.Registry, log.With("component", "scanner"))
+	if cfg.WebhookURL != "" {
+		if a.Webhooks, err = notify.NewWorker(a.DB, cfg.WebhookURL, cfg.WebhookSecret, notify.Options{}, a.Registry,
+			log.With("component", "webhooks")); err != nil {
+			return nil, err
+		}
+	}
 	readModel, err := blockscanner.NewReadModel(a.DB, blockscanner.ReadModelConfig{Network: cfg.Network,
-		CountingSide: cfg.IncomeCountingSide, AllowableLag: cfg.AllowableLag})
+		CountingSide: cfg.IncomeCountingSide, AllowableLag: cfg.AllowableLag, Head: a.Scanner.Head})
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +155,38 @@ func (a *App) ready(ctx context.Context) error {
 	return a.DB.Ping(ctx)
 }
 
-// Serve runs the HTTP API until ctx ends, then shuts down gracefully.
+// enqueueDeposit writes scanner events to the webhook outbox, in the
+// scanner's transaction.
+func enqueueDeposit(ctx context.Context, tx pgx.Tx, events []blockscanner.Event) error {
+	out := make([]notify.Event, len(events))
+	for i, ev := range events {
+		out[i] = notify.Event{Topic: ev.Topic, ID: ev.ID, Payload: ev.Data}
+	}
+	_, err := notify.EnqueueAll(ctx, tx, out)
+	return err
+}
+
+// Serve runs the HTTP API, the block scanner and the webhook worker until
+// ctx ends, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = a.Scanner.Run(ctx) // returns only when ctx ends; errors are retried inside
+	}()
+	if a.Webhooks != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Webhooks.Run(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("webhook worker stopped", "err", err)
+			}
+		}()
+	}
 	srv := httpapi.NewHTTPServer(a.Config.APIListen, a.API, a.log)
 	ln := a.listener
 	if ln == nil {

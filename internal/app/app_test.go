@@ -20,6 +20,7 @@ import (
 
 	"github.com/ton-custody/processor/internal/app"
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/store/storetest"
 	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/ton-custody/processor/internal/tonsim"
@@ -252,10 +253,30 @@ func TestEndToEndAddressesBalancesResolveAndWithdrawalRequests(t *testing.T) {
 		t.Fatalf("withdrawal to our own deposit address: %d %s", r.status, r.raw)
 	}
 
-	// Sync is served without a token; the rest is not.
-	if r := p.do("GET", "/v1/system/sync", nil, false); r.status != http.StatusOK || r.body["is_synced"] != false {
-		t.Fatalf("sync: %d %s", r.status, r.raw)
+	// The scanner credits the faucet deposit: history, income by hash, totals.
+	var hist []any
+	waitFor(t, 30*time.Second, "deposit in history", func() bool {
+		hist = p.ok(p.do("GET", "/v1/deposit/history?user_id=alice&currency=TON&limit=10&offset=0", nil, true))["incomes"].([]any)
+		return len(hist) == 1
+	})
+	h := hist[0].(map[string]any)
+	if h["amount"] != "2500000000" || h["comment"] != "hello" || h["deposit_address"] != ton ||
+		h["source_address"] != tonaddr.Format(n.Genesis.WalletAddress(), config.Testnet, false) {
+		t.Fatalf("history entry %v", h)
 	}
+	byHash := p.ok(p.do("GET", "/v1/deposit/income?tx_hash="+h["tx_hash"].(string), nil, true))
+	if byHash["currency"] != "TON" || byHash["income"].(map[string]any)["amount"] != "2500000000" {
+		t.Fatalf("income by hash %v", byHash)
+	}
+	totals := p.ok(p.do("GET", "/v1/income?user_id=alice", nil, true))
+	if totals["counting_side"] != "deposit" || !strings.Contains(fmt.Sprint(totals["total_income"]), "2500000000") {
+		t.Fatalf("total income %v", totals)
+	}
+	// Sync is served without a token; the rest is not.
+	waitFor(t, 30*time.Second, "is_synced", func() bool {
+		r := p.do("GET", "/v1/system/sync", nil, false)
+		return r.status == http.StatusOK && r.body["is_synced"] == true && r.body["last_block_gen_utime"].(float64) > 0
+	})
 	if r := p.do("GET", "/v1/address/all?user_id=alice", nil, false); r.status != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", r.status)
 	}
@@ -319,5 +340,100 @@ func TestRestartKeepsAddresses(t *testing.T) {
 	b := p2.ok(p2.do("POST", "/v1/address/new", map[string]string{"user_id": "bob", "currency": "TON"}, true))["address"]
 	if b == a {
 		t.Fatal("restart reused a subwallet id")
+	}
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v", what, d)
+}
+
+// A deposit reaches the merchant's webhook, signed, within a second of the
+// masterchain block that made it final; a receiver outage only delays it.
+func TestDepositWebhookIsSignedAndFastAndSurvivesReceiverOutage(t *testing.T) {
+	t.Parallel()
+	n, j := newNetwork(t)
+	const secret = "whsec-test-0123456789abcdef"
+	type hit struct {
+		at   time.Time
+		body []byte
+		ts   string
+		sig  string
+		id   string
+	}
+	var mu sync.Mutex
+	var hits []hit
+	down := true
+	srv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		hits = append(hits, hit{time.Now(), body, r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderEventID)})
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	env := baseEnv(t, n, j, storetest.NewDBURL(t))
+	env["WEBHOOK_URL"] = "http://" + ln.Addr().String() + "/hook"
+	env["WEBHOOK_SECRET"] = secret
+	p := startProcessor(t, n, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	addr := p.ok(p.do("POST", "/v1/address/new", map[string]string{"user_id": "zoe", "currency": "TON"}, true))["address"].(string)
+	dep, _ := tonaddr.Parse(addr, config.Testnet)
+
+	// Receiver down: the first deposit waits in the outbox.
+	if _, err := n.Faucet(ctx, dep, tlb.MustFromTON("1").Nano(), false, "while down"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	waitFor(t, 30*time.Second, "delivery after the outage", func() bool { mu.Lock(); defer mu.Unlock(); return len(hits) >= 1 })
+
+	// Receiver up: the next deposit arrives within a second of its block.
+	res, err := n.Faucet(ctx, dep, tlb.MustFromTON("2").Nano(), false, "fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := time.Now() // Faucet returns as the masterchain block appears
+	waitFor(t, 10*time.Second, "second delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(hits) >= 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	latency := hits[len(hits)-1].at.Sub(final)
+	t.Logf("deposit in masterchain block %d delivered to the webhook %v after the block appeared", res.MasterSeqno, latency.Round(time.Millisecond))
+	if latency > time.Second {
+		t.Errorf("webhook %v after the block, want under 1s", latency)
+	}
+	for _, h := range hits {
+		if err := notify.Verify(secret, h.ts, string(h.body), h.sig, time.Minute); err != nil {
+			t.Fatalf("bad signature: %v", err)
+		}
+		var ev struct {
+			EventID string         `json:"event_id"`
+			Type    string         `json:"type"`
+			Data    map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(h.body, &ev); err != nil || ev.EventID != h.id || ev.Type != "deposit" {
+			t.Fatalf("event %s: %v", h.body, err)
+		}
+		if ev.Data["user_id"] != "zoe" || ev.Data["deposit_address"] != addr || ev.Data["currency"] != "TON" || ev.Data["tx_hash"] == "" {
+			t.Fatalf("payload %v", ev.Data)
+		}
 	}
 }

@@ -72,3 +72,52 @@ func BenchmarkAddressAll(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 }
+
+// BenchmarkDepositHistory measures GET /v1/deposit/history with 1,000,000
+// incomes stored (10,000 deposit addresses of 1,000 users) and reports p99.
+func BenchmarkDepositHistory(b *testing.B) {
+	n, j := newNetwork(b)
+	p := startProcessor(b, n, baseEnv(b, n, j, storetest.NewDBURL(b)))
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO deposit_wallets (user_id, currency, subwallet_id, workchain, address)
+		 SELECT 'u' || (i % 1000), 'TON', i, 0, decode(md5(i::text) || md5((i + 7777777)::text), 'hex')
+		 FROM generate_series(1, 10000) AS i`,
+		`INSERT INTO incomes (deposit_wallet_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno)
+		 SELECT d.id, 'TON', 1000 + i, 0, decode(md5((i * 3)::text) || md5((i * 5)::text), 'hex'), 'c' || i,
+		        decode(md5(i::text) || md5((i + 1)::text), 'hex'), i, 1700000000 + i, i / 100
+		 FROM generate_series(1, 1000000) AS i JOIN deposit_wallets d ON d.subwallet_id = 1 + (i % 10000)`,
+		`ANALYZE`,
+	} {
+		if _, err := p.app.DB.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	client := &http.Client{}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		order := "desc"
+		if i%2 == 1 {
+			order = "asc"
+		}
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/deposit/history?user_id=u%d&currency=TON&limit=100&offset=%d&sort_order=%s",
+			p.url, (i*7919)%1000, (i%5)*100, order), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(start))
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}

@@ -1,0 +1,108 @@
+package blockscanner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// refreshMargin is how far below the highest known deposit row id a refresh
+// looks again: ids are allocated before their transactions commit, so a row
+// with a smaller id can become visible after one with a larger id.
+const refreshMargin = 1024
+
+// Index is the in-memory set of watched workchain-0 accounts: deposit
+// owners, their jetton wallets, and the hot wallet. It is refreshed from
+// deposit_wallets before each block batch, so addresses created by any
+// instance are watched before a block that could pay into them is scanned
+// (an address is handed out only after its row commits, and a payment to
+// it can only land in a block produced after that).
+type Index struct {
+	db *pgxpool.Pool
+
+	mu      sync.RWMutex
+	byAcct  map[[32]byte]Watched
+	maxID   int64
+	deposit int // deposit rows loaded
+}
+
+// NewIndex creates an index watching the hot wallet; Refresh loads deposits.
+func NewIndex(db *pgxpool.Pool, hot [32]byte) *Index {
+	ix := &Index{db: db, byAcct: map[[32]byte]Watched{}}
+	ix.byAcct[hot] = Watched{Kind: KindHot, Owner: hot}
+	return ix
+}
+
+// Lookup returns what the index knows about an account.
+func (ix *Index) Lookup(acct [32]byte) (Watched, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	w, ok := ix.byAcct[acct]
+	return w, ok
+}
+
+// Len is the number of watched accounts.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.byAcct)
+}
+
+// Refresh loads deposit rows it may not have seen yet.
+func (ix *Index) Refresh(ctx context.Context) error {
+	ix.mu.RLock()
+	from := ix.maxID - refreshMargin
+	ix.mu.RUnlock()
+	rows, err := ix.db.Query(ctx, `
+		SELECT id, user_id, currency, workchain, address, jetton_wallet_workchain, jetton_wallet
+		FROM deposit_wallets WHERE id > $1 ORDER BY id`, from)
+	if err != nil {
+		return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
+	}
+	defer rows.Close()
+	type row struct {
+		w         Watched
+		wc        int32
+		jwWC      *int32
+		owner, jw []byte
+	}
+	var loaded []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.w.DepositID, &r.w.UserID, &r.w.Currency, &r.wc, &r.owner, &r.jwWC, &r.jw); err != nil {
+			return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
+		}
+		loaded = append(loaded, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, r := range loaded {
+		if r.wc != 0 {
+			continue // deposits live in workchain 0
+		}
+		w := r.w
+		w.Kind = KindDeposit
+		copy(w.Owner[:], r.owner)
+		if r.jw != nil {
+			copy(w.JettonWallet[:], r.jw)
+			jw := w
+			jw.Kind = KindJettonWallet
+			if _, seen := ix.byAcct[w.JettonWallet]; !seen {
+				ix.byAcct[w.JettonWallet] = jw
+			}
+		}
+		if _, seen := ix.byAcct[w.Owner]; !seen {
+			ix.deposit++
+		}
+		ix.byAcct[w.Owner] = w
+		if w.DepositID > ix.maxID {
+			ix.maxID = w.DepositID
+		}
+	}
+	return nil
+}
