@@ -43,6 +43,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// Listener, when set, is served instead of listening on Config.APIListen.
 	Listener net.Listener
+	// Tune adjusts the withdrawal worker's settings (tests shorten delays).
+	Tune func(*withdrawals.WorkerConfig)
 }
 
 // App is a composed processor.
@@ -52,6 +54,7 @@ type App struct {
 	Chain    *ton.Client
 	Wallets  *wallets.Service
 	Scanner  *blockscanner.Scanner
+	Payouts  *withdrawals.Worker
 	Webhooks *notify.Worker // nil without WEBHOOK_URL
 	Registry *prometheus.Registry
 	API      *echo.Echo
@@ -115,8 +118,18 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 	var hot [32]byte
 	copy(hot[:], a.Wallets.HotWalletAddress().Data())
+	jettons := map[string]withdrawals.Jetton{}
+	for _, j := range cfg.Jettons {
+		jw, err := a.Chain.JettonWalletAddress(ctx, j.Master, a.Wallets.HotWalletAddress())
+		if err != nil {
+			return nil, fmt.Errorf("jetton %s: the hot wallet's jetton wallet: %w", j.Symbol, err)
+		}
+		jettons[j.Symbol] = withdrawals.Jetton{Symbol: j.Symbol, Master: j.Master, HotJettonWallet: jw}
+	}
+	outcomes := withdrawals.NewOutcomes(a.DB, a.Wallets.HotWalletAddress(), jettons, log.With("component", "outcomes"))
 	a.Scanner = blockscanner.New(a.DB, blockscanner.TonChain{API: a.Chain.API()}, enqueueDeposit,
-		blockscanner.Config{Network: cfg.Network, StartBlock: cfg.ScannerStartBlock, HotWallet: hot}, a.Registry, log.With("component", "scanner"))
+		blockscanner.Config{Network: cfg.Network, StartBlock: cfg.ScannerStartBlock, HotWallet: hot, Hook: outcomes},
+		a.Registry, log.With("component", "scanner"))
 	if cfg.WebhookURL != "" {
 		if a.Webhooks, err = notify.NewWorker(a.DB, cfg.WebhookURL, cfg.WebhookSecret, notify.Options{}, a.Registry,
 			log.With("component", "webhooks")); err != nil {
@@ -128,6 +141,15 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	wconf := withdrawals.WorkerConfig{Interval: cfg.WithdrawalBatchInterval, MinBalance: cfg.HotWalletMinBalance, Jettons: jettons}
+	if opts.Tune != nil {
+		opts.Tune(&wconf)
+	}
+	a.Payouts = withdrawals.NewWorker(a.DB, a.Chain, a.Wallets.HotWallet(), wconf,
+		func(ctx context.Context) bool {
+			ok, _, err := readModel.SyncStatus(ctx)
+			return err == nil && ok
+		}, a.Registry, log.With("component", "withdrawals"))
 	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(),
 		JettonWallet: func(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
 			jw, err := a.Chain.JettonWalletAddress(ctx, master, owner)
@@ -140,7 +162,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		return nil, err
 	}
 	a.API, err = httpapi.New(httpapi.Options{Config: cfg, Wallets: walletsAPI{a.Wallets}, Resolver: resolverAPI{a.Chain},
-		Incomes: readModel, Withdrawals: requests, Sync: readModel, Registerer: a.Registry, Gatherer: a.Registry,
+		Incomes: readModel, Withdrawals: wakeOnCreate{requests, a.Payouts}, Sync: readModel, Registerer: a.Registry, Gatherer: a.Registry,
 		Ready: a.ready, Logger: log})
 	if err != nil {
 		return nil, err
@@ -177,6 +199,11 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		_ = a.Scanner.Run(ctx) // returns only when ctx ends; errors are retried inside
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = a.Payouts.Run(ctx)
 	}()
 	if a.Webhooks != nil {
 		wg.Add(1)
@@ -220,6 +247,21 @@ func (a *App) Close() {
 	if a.DB != nil {
 		a.DB.Close()
 	}
+}
+
+// wakeOnCreate starts a batch as soon as a withdrawal is accepted, instead
+// of at the next batch interval.
+type wakeOnCreate struct {
+	*withdrawals.Requests
+	w *withdrawals.Worker
+}
+
+func (x wakeOnCreate) Create(ctx context.Context, req withdrawals.Request) (int64, error) {
+	id, err := x.Requests.Create(ctx, req)
+	if err == nil {
+		x.w.Wake()
+	}
+	return id, err
 }
 
 // walletsAPI adapts wallets.Service to httpapi.Wallets.

@@ -24,6 +24,7 @@ import (
 	"github.com/ton-custody/processor/internal/store/storetest"
 	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/ton-custody/processor/internal/tonsim"
+	"github.com/ton-custody/processor/internal/withdrawals"
 )
 
 var emu *tonsim.Emulator
@@ -101,12 +102,17 @@ func startProcessor(t testing.TB, n *tonsim.Network, env map[string]string) *pro
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startWith(t, n, env, cfg, nil)
+}
+
+func startWith(t testing.TB, n *tonsim.Network, env map[string]string, cfg *config.Config, tune func(*withdrawals.WorkerConfig)) *processor {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Options{Config: cfg, Listener: ln,
+	a, err := app.New(ctx, app.Options{Config: cfg, Listener: ln, Tune: tune,
 		Logger: app.NewLogger(io.Discard, "json", cfg.LogLevel)})
 	if err != nil {
 		cancel()

@@ -214,7 +214,13 @@ func watchedTxs(blk *tlb.Block, ix *Index) (matched []matchedTx, total int, err 
 			if err != nil {
 				return nil, 0, fmt.Errorf("transaction of %x: %w", acct, err)
 			}
-			matched = append(matched, matchedTx{tx: tx, w: w})
+			mt := matchedTx{tx: tx, w: w}
+			if w.Kind == KindHot || w.Kind == KindHotJetton || w.Kind == KindDestination {
+				if mt.inHash, mt.outs, err = rawMessages(c, tx); err != nil {
+					return nil, 0, fmt.Errorf("transaction of %x: %w", acct, err)
+				}
+			}
+			matched = append(matched, mt)
 			total++
 		}
 	}
@@ -222,8 +228,57 @@ func watchedTxs(blk *tlb.Block, ix *Index) (matched []matchedTx, total int, err 
 }
 
 type matchedTx struct {
-	tx *tlb.Transaction
-	w  Watched
+	tx     *tlb.Transaction
+	w      Watched
+	inHash []byte
+	outs   []*cell.Cell
+}
+
+// rawMessages returns the hash of a transaction's inbound message cell and
+// its emitted message cells in order, as they are in the transaction:
+// transaction refs start with ^[ in_msg:(Maybe ^Message) out_msgs:(HashmapE 15 ^Message) ].
+func rawMessages(txCell *cell.Cell, tx *tlb.Transaction) ([]byte, []*cell.Cell, error) {
+	io, err := txCell.PeekRef(0)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := io.BeginParse()
+	var inHash []byte
+	if has, err := s.LoadBoolBit(); err != nil {
+		return nil, nil, err
+	} else if has {
+		in, err := s.LoadRef()
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := in.ToCell()
+		if err != nil {
+			return nil, nil, err
+		}
+		inHash = c.Hash()
+	}
+	if tx.IO.Out == nil || tx.IO.Out.List == nil || tx.IO.Out.List.IsEmpty() {
+		return inHash, nil, nil
+	}
+	kvs, err := tx.IO.Out.List.LoadAll()
+	if err != nil {
+		return nil, nil, err
+	}
+	outs := make([]*cell.Cell, len(kvs))
+	for _, kv := range kvs {
+		idx, err := kv.Key.LoadUInt(15)
+		if err != nil || int(idx) >= len(outs) {
+			return nil, nil, fmt.Errorf("out message index: %v", err)
+		}
+		ref, err := kv.Value.LoadRef()
+		if err != nil {
+			return nil, nil, err
+		}
+		if outs[idx], err = ref.ToCell(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return inHash, outs, nil
 }
 
 func parseTx(c *cell.Cell) (*tlb.Transaction, error) {

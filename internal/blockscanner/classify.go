@@ -29,6 +29,11 @@ const (
 	KindJettonWallet
 	// KindHot is the hot wallet.
 	KindHot
+	// KindHotJetton is a jetton wallet of the hot wallet.
+	KindHotJetton
+	// KindDestination is the destination of a withdrawal in flight: its
+	// transaction tells whether the payment stayed or bounced.
+	KindDestination
 )
 
 // Watched is what the index knows about one watched account.

@@ -20,10 +20,12 @@ const refreshMargin = 1024
 // (an address is handed out only after its row commits, and a payment to
 // it can only land in a block produced after that).
 type Index struct {
-	db *pgxpool.Pool
+	db   *pgxpool.Pool
+	hook Hook
 
 	mu      sync.RWMutex
 	byAcct  map[[32]byte]Watched
+	extra   map[[32]byte]Watched // from the hook, replaced on every refresh
 	maxID   int64
 	deposit int // deposit rows loaded
 }
@@ -39,7 +41,10 @@ func NewIndex(db *pgxpool.Pool, hot [32]byte) *Index {
 func (ix *Index) Lookup(acct [32]byte) (Watched, bool) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	w, ok := ix.byAcct[acct]
+	if w, ok := ix.byAcct[acct]; ok {
+		return w, ok
+	}
+	w, ok := ix.extra[acct]
 	return w, ok
 }
 
@@ -50,8 +55,18 @@ func (ix *Index) Len() int {
 	return len(ix.byAcct)
 }
 
-// Refresh loads deposit rows it may not have seen yet.
+// Refresh loads deposit rows it may not have seen yet, and the hook's
+// accounts (withdrawal destinations in flight, hot jetton wallets).
 func (ix *Index) Refresh(ctx context.Context) error {
+	if ix.hook != nil {
+		extra, err := ix.hook.Watch(ctx)
+		if err != nil {
+			return fmt.Errorf("blockscanner: hook accounts: %w", err)
+		}
+		ix.mu.Lock()
+		ix.extra = extra
+		ix.mu.Unlock()
+	}
 	ix.mu.RLock()
 	from := ix.maxID - refreshMargin
 	ix.mu.RUnlock()

@@ -21,6 +21,8 @@ import (
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
 )
 
 // Event is what the scanner reports for every credited deposit, written to
@@ -50,6 +52,26 @@ type DepositEvent struct {
 // an event whose ID was enqueued before must be skipped, not duplicated.
 type Enqueuer func(ctx context.Context, tx pgx.Tx, events []Event) error
 
+// Observed is a transaction of an account a Hook watches (the hot wallet,
+// its jetton wallets, withdrawal destinations), handed to the hook in the
+// transaction that advances the cursor past it.
+type Observed struct {
+	Tx          *tlb.Transaction
+	W           Watched
+	InMsgHash   []byte       // hash of the inbound message cell (nil if none)
+	OutMsgs     []*cell.Cell // emitted messages, in order
+	MasterSeqno uint32
+}
+
+// Hook follows the hot wallet's side of the chain (internal/withdrawals).
+type Hook interface {
+	// Watch returns extra accounts to watch; called before each batch.
+	Watch(ctx context.Context) (map[[32]byte]Watched, error)
+	// Observe records what the batch's transactions mean, inside the
+	// batch's database transaction; obs are in logical time order.
+	Observe(ctx context.Context, tx pgx.Tx, obs []Observed) error
+}
+
 // Config configures a Scanner.
 type Config struct {
 	Network config.Network
@@ -63,6 +85,8 @@ type Config struct {
 	Parallel int
 	// HotWallet is the hot wallet's account id (workchain 0).
 	HotWallet [32]byte
+	// Hook, when set, receives the hot wallet's transactions.
+	Hook Hook
 }
 
 // Scanner follows the masterchain from a stored cursor and credits
@@ -98,7 +122,9 @@ func New(db *pgxpool.Pool, chain Chain, enqueue Enqueuer, conf Config, reg prome
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Scanner{db: db, chain: chain, index: NewIndex(db, conf.HotWallet), enqueue: enqueue, conf: conf, log: log, m: newMetrics(reg)}
+	ix := NewIndex(db, conf.HotWallet)
+	ix.hook = conf.Hook
+	return &Scanner{db: db, chain: chain, index: ix, enqueue: enqueue, conf: conf, log: log, m: newMetrics(reg)}
 }
 
 // Index is the scanner's watched-account index.
@@ -234,9 +260,10 @@ func (s *Scanner) setHead(seqno uint32, utime int64) {
 
 // blockResult is everything one masterchain block contributes.
 type blockResult struct {
-	master  *masterInfo
-	credits []*Credit
-	scanned int
+	master   *masterInfo
+	credits  []*Credit
+	observed []Observed
+	scanned  int
 }
 
 func (s *Scanner) processBatch(ctx context.Context, cur *cursor, first, last, head uint32) error {
@@ -348,6 +375,11 @@ func (s *Scanner) scanMaster(ctx context.Context, m *masterInfo, prev []*tonutil
 		}
 		r.scanned += total
 		for _, mt := range matched {
+			switch mt.w.Kind {
+			case KindHot, KindHotJetton, KindDestination:
+				r.observed = append(r.observed, Observed{Tx: mt.tx, W: mt.w, InMsgHash: mt.inHash, OutMsgs: mt.outs, MasterSeqno: m.id.SeqNo})
+				continue
+			}
 			c, verdict := Classify(mt.tx, mt.w, s.conf.HotWallet)
 			if c != nil {
 				r.credits = append(r.credits, c)
@@ -376,6 +408,18 @@ func (s *Scanner) commit(ctx context.Context, cur *cursor, results []blockResult
 		inserted, err := s.insertCredits(ctx, tx, results)
 		if err != nil {
 			return err
+		}
+		if s.conf.Hook != nil {
+			var obs []Observed
+			for _, r := range results {
+				obs = append(obs, r.observed...)
+			}
+			sort.SliceStable(obs, func(i, j int) bool { return obs[i].Tx.LT < obs[j].Tx.LT })
+			if len(obs) > 0 {
+				if err := s.conf.Hook.Observe(ctx, tx, obs); err != nil {
+					return fmt.Errorf("hot wallet transactions: %w", err)
+				}
+			}
 		}
 		for _, c := range inserted {
 			credited++

@@ -37,8 +37,8 @@ const ControlDoc = `Control API (JSON; amounts are nanoton or jetton base units 
   GET  /shards                              current workchain-0 shards
   POST /shards/split {"shard"}              split shard (hex id, e.g. "2000000000000000")
   POST /shards/merge {"shard"}              merge shard with its sibling
-  POST /faults {"mode","duration","delay"}  mode: drop | stall | delay | error (liteserver)
-                                            or stop_blocks; duration/delay as Go durations
+  POST /faults {"mode","duration","delay"}  mode: drop | stall | delay | error | lose_externals
+                                            (liteserver) or stop_blocks; duration/delay as Go durations
   DELETE /faults                            clear faults
   GET  /accounts/{address}                  {"address","status","balance","last_tx_lt","last_tx_hash"}
   POST /bulk {"transfers":[{"address","amount","comment"}]}

@@ -21,12 +21,15 @@ import (
 type FaultMode string
 
 // Fault modes: drop closes connections (and refuses new queries by closing),
-// stall never answers, delay answers late, error answers with an LSError.
+// stall never answers, delay answers late, error answers with an LSError,
+// lose_externals accepts sendMessage but never delivers the message (a
+// liteserver that lost it).
 const (
-	FaultDrop  FaultMode = "drop"
-	FaultStall FaultMode = "stall"
-	FaultDelay FaultMode = "delay"
-	FaultError FaultMode = "error"
+	FaultDrop          FaultMode = "drop"
+	FaultStall         FaultMode = "stall"
+	FaultDelay         FaultMode = "delay"
+	FaultError         FaultMode = "error"
+	FaultLoseExternals FaultMode = "lose_externals"
 )
 
 // Fault is one active fault.
@@ -45,7 +48,7 @@ type Faults struct {
 // Inject adds a fault for d.
 func (f *Faults) Inject(mode FaultMode, d, delay time.Duration) error {
 	switch mode {
-	case FaultDrop, FaultStall, FaultDelay, FaultError:
+	case FaultDrop, FaultStall, FaultDelay, FaultError, FaultLoseExternals:
 	default:
 		return fmt.Errorf("unknown fault mode %q (want drop, stall, delay or error)", mode)
 	}
@@ -123,6 +126,11 @@ func (h *Handler) serve(ctx context.Context, faults *Faults, q tl.Serializable) 
 		}
 		if _, ok := faults.current(FaultError); ok {
 			return lsErr(codeError, "injected fault"), nil
+		}
+		if _, ok := q.(ton.SendMessage); ok {
+			if _, lose := faults.current(FaultLoseExternals); lose {
+				return ton.SendMessageStatus{Status: 1}, nil
+			}
 		}
 	}
 	return h.Handle(ctx, q), nil

@@ -1,0 +1,288 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+
+	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/store/storetest"
+	"github.com/ton-custody/processor/internal/tonaddr"
+	"github.com/ton-custody/processor/internal/tonsim"
+	"github.com/ton-custody/processor/internal/withdrawals"
+)
+
+func dest(seed string, i int, bounceable bool) string {
+	h := sha256.Sum256([]byte(fmt.Sprint(seed, i)))
+	return tonaddr.Format(address.NewAddress(0, 0, h[:]), config.Testnet, bounceable)
+}
+
+func (p *processor) fundHot(t testing.TB, ton string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := p.net.Faucet(ctx, p.app.Wallets.HotWalletAddress(), tlb.MustFromTON(ton).Nano(), false, "hot wallet"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *processor) status(id any) map[string]any {
+	return p.ok(p.do("GET", fmt.Sprintf("/v1/withdrawal/status?id=%v", id), nil, true))
+}
+
+func (p *processor) waitStatus(t testing.TB, id any, want string, within time.Duration) map[string]any {
+	t.Helper()
+	var st map[string]any
+	waitFor(t, within, fmt.Sprintf("withdrawal %v %s", id, want), func() bool {
+		st = p.status(id)
+		return st["status"] == want
+	})
+	return st
+}
+
+func (p *processor) balance(t testing.TB, a string) *big.Int {
+	t.Helper()
+	addr, err := tonaddr.Parse(a, config.Testnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := p.net.Chain.Last()
+	v, err := p.net.Chain.AccountAt(&last.ID, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Info.Balance
+}
+
+func TestWithdrawalsArePaidExactlyOnceDespiteDuplicates(t *testing.T) {
+	t.Parallel()
+	n, j := newNetwork(t)
+	p := startProcessor(t, n, baseEnv(t, n, j, storetest.NewDBURL(t)))
+	p.fundHot(t, "1000")
+	const count = 300
+	ids := make([]any, count)
+	var wg sync.WaitGroup
+	errs := make(chan string, 2*count)
+	for i := 0; i < count; i++ {
+		for dup := 0; dup < 2; dup++ { // every request is submitted twice, concurrently
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "payouts", "query_id": fmt.Sprint("q", i),
+					"currency": "TON", "amount": fmt.Sprint(1_000_000 + i), "destination": dest("w", i, false), "comment": fmt.Sprint("payout ", i)}, true)
+				if r.status != http.StatusOK {
+					errs <- r.raw
+					return
+				}
+				if dup == 0 {
+					ids[i] = r.body["ID"]
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		rows, _ := p.app.DB.Query(context.Background(), `SELECT state, count(*), min(id), max(id), coalesce(min(fail_reason),'') FROM withdrawals GROUP BY state`)
+		for rows.Next() {
+			var st, fr string
+			var c, mi, ma int64
+			_ = rows.Scan(&st, &c, &mi, &ma, &fr)
+			t.Logf("state %s: %d (ids %d..%d) %s", st, c, mi, ma, fr)
+		}
+		rows.Close()
+		rows, _ = p.app.DB.Query(context.Background(), `SELECT b.id, b.state, count(i.*), count(i.sent_tx_hash), count(i.sent_msg_hash) FROM hot_batches b JOIN hot_batch_items i ON i.batch_id = b.id GROUP BY b.id, b.state ORDER BY b.id`)
+		for rows.Next() {
+			var id, c, s1, s2 int64
+			var st string
+			_ = rows.Scan(&id, &st, &c, &s1, &s2)
+			t.Logf("batch %d %s: %d items, %d sent tx, %d sent msg", id, st, c, s1, s2)
+		}
+		rows.Close()
+		rows, _ = p.app.DB.Query(context.Background(), `SELECT msg_index, withdrawal_id, sent_tx_hash IS NULL, sent_msg_hash IS NULL FROM hot_batch_items i JOIN withdrawals w ON w.id = i.withdrawal_id WHERE w.state <> 'processed'`)
+		for rows.Next() {
+			var mi, wid int64
+			var a, b bool
+			_ = rows.Scan(&mi, &wid, &a, &b)
+			t.Logf("stuck item index %d withdrawal %d: no sent tx %v, no sent msg %v", mi, wid, a, b)
+		}
+		rows.Close()
+	})
+	for i, id := range ids {
+		st := p.waitStatus(t, id, "processed", 60*time.Second)
+		if st["tx_hash"] == nil || st["tx_hash"] == "" {
+			t.Fatalf("withdrawal %v processed without tx_hash", id)
+		}
+		if got := p.balance(t, dest("w", i, false)); got.Int64() != int64(1_000_000+i) {
+			t.Fatalf("destination %d holds %s, want exactly %d", i, got, 1_000_000+i)
+		}
+	}
+	var rows int
+	if err := p.app.DB.QueryRow(context.Background(), `SELECT count(*) FROM withdrawals`).Scan(&rows); err != nil || rows != count {
+		t.Fatalf("%d withdrawal rows for %d distinct requests (%v)", rows, count, err)
+	}
+	var events int
+	if err := p.app.DB.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE topic = 'withdrawal'`).Scan(&events); err != nil || events != count {
+		t.Fatalf("%d withdrawal events, want %d (%v)", events, count, err)
+	}
+}
+
+func TestBouncedAndUnaffordableAndJettonWithdrawals(t *testing.T) {
+	t.Parallel()
+	n, j := newNetwork(t)
+	p := startProcessor(t, n, baseEnv(t, n, j, storetest.NewDBURL(t)))
+	p.fundHot(t, "50")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := n.Mint(ctx, j.Master, p.app.Wallets.HotWalletAddress(), big.NewInt(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	send := func(q, currency, amount, to string) any {
+		return p.ok(p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "u", "query_id": q, "currency": currency,
+			"amount": amount, "destination": to}, true))["ID"]
+	}
+	// More than the hot wallet holds: waits, and does not block the next one.
+	huge := send("huge", "TON", "900000000000", dest("x", 1, false))
+	small := send("small", "TON", "1000000", dest("x", 2, false))
+	p.waitStatus(t, small, "processed", 30*time.Second)
+	if st := p.status(huge); st["status"] != "pending" {
+		t.Fatalf("unaffordable withdrawal is %v, want pending", st["status"])
+	}
+	// Bounceable to an account that does not exist: TON bounces it back.
+	before := p.balance(t, tonaddr.Format(p.app.Wallets.HotWalletAddress(), config.Testnet, true))
+	bounced := send("bounce", "TON", "2000000000", dest("x", 3, true))
+	st := p.waitStatus(t, bounced, "failed", 30*time.Second)
+	if st["reason"] == nil || st["reason"] == "" {
+		t.Fatal("bounced withdrawal has no reason")
+	}
+	waitFor(t, 10*time.Second, "bounced value back", func() bool {
+		after := p.balance(t, tonaddr.Format(p.app.Wallets.HotWalletAddress(), config.Testnet, true))
+		lost := new(big.Int).Sub(before, after)
+		return lost.Cmp(tlb.MustFromTON("0.1").Nano()) < 0 // only fees are gone
+	})
+	// Jetton withdrawal.
+	jetDest := dest("x", 4, false)
+	jid := send("jet", "USDT", "12345", jetDest)
+	p.waitStatus(t, jid, "processed", 30*time.Second)
+	owner, _ := tonaddr.Parse(jetDest, config.Testnet)
+	jw, err := n.JettonWallet(ctx, j.Master, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bal, err := p.app.Chain.JettonBalance(ctx, jw)
+	if err != nil || bal.Int64() != 12345 {
+		t.Fatalf("recipient jetton balance %v %v", bal, err)
+	}
+	// A jetton transfer the jetton wallet refuses (masterchain destination).
+	h := sha256.Sum256([]byte("mc"))
+	mc := tonaddr.Format(address.NewAddress(0, 255, h[:]), config.Testnet, false)
+	bad := send("jet-bad", "USDT", "5", mc)
+	st = p.waitStatus(t, bad, "failed", 30*time.Second)
+	t.Logf("failed jetton withdrawal: %v", st["reason"])
+}
+
+// startTuned is startProcessor with the withdrawal worker adjusted.
+func startTuned(t testing.TB, n *tonsim.Network, env map[string]string, tune func(*withdrawals.WorkerConfig)) *processor {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startWith(t, n, env, cfg, tune)
+}
+
+func TestCrashAroundTheFirstSendNeverPaysTwice(t *testing.T) {
+	t.Parallel()
+	for _, point := range []string{"before-commit", "written"} {
+		t.Run(point, func(t *testing.T) {
+			n, j := newNetwork(t)
+			env := baseEnv(t, n, j, storetest.NewDBURL(t))
+			var mu sync.Mutex
+			crashed := false
+			p := startTuned(t, n, env, func(c *withdrawals.WorkerConfig) {
+				c.FaultHook = func(at string) error {
+					mu.Lock()
+					defer mu.Unlock()
+					if at == point && !crashed {
+						crashed = true
+						return errors.New("injected crash at " + at)
+					}
+					return nil
+				}
+			})
+			p.fundHot(t, "100")
+			var ids []any
+			for i := 0; i < 20; i++ {
+				ids = append(ids, p.ok(p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "c", "query_id": fmt.Sprint(i),
+					"currency": "TON", "amount": "5000000", "destination": dest(point, i, false)}, true))["ID"])
+			}
+			waitFor(t, 20*time.Second, "the crash", func() bool { mu.Lock(); defer mu.Unlock(); return crashed })
+			p.stop() // the process dies right after the crash point
+			p2 := startProcessor(t, n, env)
+			for _, id := range ids {
+				p2.waitStatus(t, id, "processed", 30*time.Second)
+			}
+			for i := range ids {
+				if got := p2.balance(t, dest(point, i, false)); got.Int64() != 5000000 {
+					t.Fatalf("destination %d holds %s, want exactly 5000000", i, got)
+				}
+			}
+		})
+	}
+}
+
+func TestLostExternalExpiresOnlyAfterTheScannerPassesItsTimeoutThenPaysOnce(t *testing.T) {
+	t.Parallel()
+	n, j := newNetwork(t)
+	env := baseEnv(t, n, j, storetest.NewDBURL(t))
+	env["HIGHLOAD_TIMEOUT"] = "6s"
+	p := startTuned(t, n, env, func(c *withdrawals.WorkerConfig) { c.ExpiryMargin = 2 * time.Second; c.ResendEvery = time.Second })
+	p.fundHot(t, "100")
+	// The liteserver accepts and loses every external for 12 s: the batch
+	// and all its re-sends vanish.
+	if err := n.Faults.Inject("lose_externals", 12*time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	to := dest("lost", 1, false)
+	id := p.ok(p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "l", "query_id": "1", "currency": "TON",
+		"amount": "7000000", "destination": to}, true))["ID"]
+	waitFor(t, 10*time.Second, "a batch is written", func() bool {
+		var c int
+		_ = p.app.DB.QueryRow(context.Background(), `SELECT count(*) FROM hot_batches`).Scan(&c)
+		return c == 1
+	})
+	if st := p.status(id); st["status"] != "processing" {
+		t.Fatalf("status %v while the batch is in flight", st["status"])
+	}
+	p.waitStatus(t, id, "processed", 60*time.Second)
+	var expired, total int
+	if err := p.app.DB.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE state = 'expired'), count(*) FROM hot_batches`).Scan(&expired, &total); err != nil {
+		t.Fatal(err)
+	}
+	if expired < 1 || total < 2 {
+		t.Fatalf("%d batches, %d expired: the lost batch was not declared dead and replaced", total, expired)
+	}
+	// Declared dead only once the scanner was past its created_at + timeout.
+	var ok bool
+	if err := p.app.DB.QueryRow(context.Background(), `SELECT bool_and(updated_at > to_timestamp(expires_at_chain)) FROM hot_batches WHERE state = 'expired'`).Scan(&ok); err != nil || !ok {
+		t.Fatalf("a batch was expired before its timeout passed (%v)", err)
+	}
+	if got := p.balance(t, to); got.Int64() != 7000000 {
+		t.Fatalf("destination holds %s, want exactly 7000000", got)
+	}
+}

@@ -1,0 +1,378 @@
+package withdrawals
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/ton-custody/processor/internal/blockscanner"
+	"github.com/ton-custody/processor/internal/notify"
+)
+
+// Highload v3 internal message to itself carrying a packed action list.
+const opHighloadPack = 0xae42e5a4
+
+// Outcomes turns the hot wallet's side of the chain into withdrawal
+// outcomes. It is the scanner's Hook, so every outcome commits in the same
+// transaction as the scanner cursor that passed the block showing it:
+//
+//   - the hot wallet's external message transaction confirms the batch;
+//   - each message the wallet emits (directly, or from the internal
+//     messages it packs actions into) is matched to its item by content;
+//     a message the wallet skipped (mode +2 ignores errors) fails its
+//     withdrawal;
+//   - a TON payment is processed when the destination's transaction keeps
+//     the value, failed when it bounces it back (the destination is
+//     watched while the payment is in flight);
+//   - a jetton payment is processed when the hot jetton wallet's transfer
+//     transaction succeeds, failed when it does not (its query_id is the
+//     withdrawal id).
+type Outcomes struct {
+	db      *pgxpool.Pool
+	hot     *address.Address
+	jettons map[[32]byte]string // hot jetton wallet -> symbol
+	log     *slog.Logger
+}
+
+// NewOutcomes creates the hook.
+func NewOutcomes(db *pgxpool.Pool, hot *address.Address, jettons map[string]Jetton, log *slog.Logger) *Outcomes {
+	o := &Outcomes{db: db, hot: hot, jettons: map[[32]byte]string{}, log: log}
+	for sym, j := range jettons {
+		var k [32]byte
+		copy(k[:], j.HotJettonWallet.Data())
+		o.jettons[k] = sym
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	return o
+}
+
+var _ blockscanner.Hook = (*Outcomes)(nil)
+
+// Watch implements blockscanner.Hook: the hot jetton wallets and the
+// destinations of TON payments in flight.
+func (o *Outcomes) Watch(ctx context.Context) (map[[32]byte]blockscanner.Watched, error) {
+	out := map[[32]byte]blockscanner.Watched{}
+	for k, sym := range o.jettons {
+		out[k] = blockscanner.Watched{Kind: blockscanner.KindHotJetton, Currency: sym, Owner: k}
+	}
+	rows, err := o.db.Query(ctx, `SELECT DISTINCT destination_address FROM withdrawals
+		WHERE state = 'processing' AND currency = 'TON' AND destination_workchain = 0`)
+	if err != nil {
+		return nil, fmt.Errorf("destinations in flight: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d []byte
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		var k [32]byte
+		copy(k[:], d)
+		if _, taken := out[k]; !taken {
+			out[k] = blockscanner.Watched{Kind: blockscanner.KindDestination, Owner: k}
+		}
+	}
+	return out, rows.Err()
+}
+
+// Observe implements blockscanner.Hook.
+func (o *Outcomes) Observe(ctx context.Context, tx pgx.Tx, obs []blockscanner.Observed) error {
+	var events []notify.Event
+	for _, ob := range obs {
+		var err error
+		var evs []notify.Event
+		switch ob.W.Kind {
+		case blockscanner.KindHot:
+			err = o.hotTx(ctx, tx, ob)
+		case blockscanner.KindDestination:
+			evs, err = o.destinationTx(ctx, tx, ob)
+		case blockscanner.KindHotJetton:
+			evs, err = o.jettonTx(ctx, tx, ob)
+		}
+		if err != nil {
+			return fmt.Errorf("transaction %x: %w", ob.Tx.Hash, err)
+		}
+		events = append(events, evs...)
+	}
+	if len(events) > 0 {
+		if _, err := notify.EnqueueAll(ctx, tx, events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hotTx handles a hot wallet transaction: an external message executing a
+// batch, or a packed action list sent to itself.
+func (o *Outcomes) hotTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) error {
+	in := ob.Tx.IO.In
+	if in == nil {
+		return nil
+	}
+	var batchID int64
+	var actions []*cell.Cell
+	switch in.MsgType {
+	case tlb.MsgTypeExternalIn:
+		body := in.AsExternalIn().Body
+		if body == nil {
+			return nil
+		}
+		err := tx.QueryRow(ctx, `UPDATE hot_batches SET state = 'confirmed', tx_hash = $2, tx_lt = $3, confirmed_at = now()
+			WHERE message_hash = $1 AND state = 'sent' RETURNING id`, body.Hash(), ob.Tx.Hash, int64(ob.Tx.LT)).Scan(&batchID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Already confirmed (a redone scanner batch), expired (cannot
+			// be: expiry waits for the cursor to pass), or not ours.
+			err = tx.QueryRow(ctx, `SELECT id FROM hot_batches WHERE message_hash = $1`, body.Hash()).Scan(&batchID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("confirm batch: %w", err)
+		}
+		// ext body: signature:bits512 ^[subwallet:uint32 ^msg mode:uint8 query_id:uint23 created_at:uint64 timeout:uint22]
+		payload, err := body.PeekRef(0)
+		if err != nil {
+			return nil
+		}
+		msg, err := payload.PeekRef(0)
+		if err != nil {
+			return nil
+		}
+		actions = []*cell.Cell{msg}
+	case tlb.MsgTypeInternal:
+		im := in.AsInternal()
+		if im.Bounced || im.SrcAddr == nil || !im.SrcAddr.Equals(o.hot) || im.Body == nil {
+			return nil // payments in (top-ups, bounces) are not batch actions
+		}
+		s := im.Body.BeginParse()
+		if op, err := s.LoadUInt(32); err != nil || op != opHighloadPack {
+			return nil
+		}
+		qid, err := s.LoadUInt(64)
+		if err != nil {
+			return nil
+		}
+		list, err := s.LoadRef()
+		if err != nil {
+			return nil
+		}
+		err = tx.QueryRow(ctx, `SELECT id FROM hot_batches WHERE query_id = $1 AND state = 'confirmed' ORDER BY id DESC LIMIT 1`,
+			int32(qid)).Scan(&batchID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("find batch of query id %d: %w", qid, err)
+		}
+		// out_list$_ prev:^(OutList n) action:OutAction; action_send_msg#0ec3c86d mode:uint8 out_msg:^Message
+		for cur := list; cur.BitsLeft() > 0 || cur.RefsNum() > 0; {
+			prev, err := cur.LoadRef()
+			if err != nil {
+				break
+			}
+			if tag, err := cur.LoadUInt(32); err == nil && tag == 0x0ec3c86d {
+				if _, err := cur.LoadUInt(8); err == nil {
+					if m, err := cur.LoadRef(); err == nil {
+						if mc, err := m.ToCell(); err == nil {
+							actions = append(actions, mc)
+						}
+					}
+				}
+			}
+			cur = prev
+		}
+	default:
+		return nil
+	}
+	return o.matchActions(ctx, tx, batchID, actions, ob)
+}
+
+type emitted struct {
+	cell *cell.Cell
+	msg  *tlb.InternalMessage
+	used bool
+}
+
+// matchActions pairs the batch messages a transaction was asked to send
+// with the messages it emitted. A withdrawal whose message was not emitted
+// was skipped by the wallet: failed.
+func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, actions []*cell.Cell, ob blockscanner.Observed) error {
+	var outs []*emitted
+	for _, c := range ob.OutMsgs {
+		var m tlb.Message
+		if err := tlb.LoadFromCell(&m, c.BeginParse()); err == nil && m.MsgType == tlb.MsgTypeInternal {
+			outs = append(outs, &emitted{cell: c, msg: m.AsInternal()})
+		}
+	}
+	for _, a := range actions {
+		var am tlb.InternalMessage
+		if err := tlb.LoadFromCell(&am, a.BeginParse()); err != nil {
+			continue
+		}
+		if am.DstAddr != nil && am.DstAddr.Equals(o.hot) {
+			continue // the next packed list: handled by its own transaction
+		}
+		var msgIndex int32
+		var wid int64
+		err := tx.QueryRow(ctx, `SELECT msg_index, withdrawal_id FROM hot_batch_items
+			WHERE batch_id = $1 AND msg_hash = $2 AND sent_tx_hash IS NULL AND kind = 'withdrawal' ORDER BY msg_index LIMIT 1`,
+			batchID, a.Hash()).Scan(&msgIndex, &wid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // already matched (a redone scanner batch) or not a withdrawal
+		}
+		if err != nil {
+			return fmt.Errorf("find batch item: %w", err)
+		}
+		var sent *emitted
+		for _, e := range outs {
+			if !e.used && e.msg.DstAddr.Equals(am.DstAddr) && e.msg.Amount.Nano().Cmp(am.Amount.Nano()) == 0 &&
+				e.msg.Bounce == am.Bounce && bytes.Equal(bodyHash(e.msg.Body), bodyHash(am.Body)) {
+				sent = e
+				break
+			}
+		}
+		if sent == nil {
+			if _, err := tx.Exec(ctx, `UPDATE hot_batch_items SET sent_tx_hash = $3 WHERE batch_id = $1 AND msg_index = $2`,
+				batchID, msgIndex, ob.Tx.Hash); err != nil {
+				return err
+			}
+			if err := o.fail(ctx, tx, wid, "the hot wallet skipped the transfer (insufficient balance or an invalid message)"); err != nil {
+				return err
+			}
+			continue
+		}
+		sent.used = true
+		if _, err := tx.Exec(ctx, `UPDATE hot_batch_items SET sent_tx_hash = $3, sent_msg_hash = $4 WHERE batch_id = $1 AND msg_index = $2`,
+			batchID, msgIndex, ob.Tx.Hash, sent.cell.Hash()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE withdrawals SET tx_hash = $2 WHERE id = $1 AND state = 'processing'`, wid, ob.Tx.Hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bodyHash(c *cell.Cell) []byte {
+	if c == nil {
+		return cell.BeginCell().EndCell().Hash()
+	}
+	return c.Hash()
+}
+
+// destinationTx settles a TON payment by the destination's transaction.
+func (o *Outcomes) destinationTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
+	if ob.InMsgHash == nil {
+		return nil, nil
+	}
+	var wid int64
+	err := tx.QueryRow(ctx, `SELECT withdrawal_id FROM hot_batch_items WHERE sent_msg_hash = $1 AND kind = 'withdrawal'`,
+		ob.InMsgHash).Scan(&wid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // another sender's payment to this account
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find payment: %w", err)
+	}
+	d, ok := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
+	if ok && d.BouncePhase != nil {
+		return o.failEvent(ctx, tx, wid, "bounced: the destination did not accept the payment and it returned to the hot wallet")
+	}
+	return o.processedEvent(ctx, tx, wid, nil)
+}
+
+// jettonTx settles a jetton payment by the hot jetton wallet's transfer.
+func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
+	in := ob.Tx.IO.In
+	if in == nil || in.MsgType != tlb.MsgTypeInternal {
+		return nil, nil
+	}
+	im := in.AsInternal()
+	if im.Bounced || im.SrcAddr == nil || !im.SrcAddr.Equals(o.hot) || im.Body == nil {
+		if im.Bounced {
+			o.log.Warn("a jetton transfer bounced back to the hot jetton wallet after it was processed", "tx", hex.EncodeToString(ob.Tx.Hash))
+		}
+		return nil, nil
+	}
+	s := im.Body.BeginParse()
+	if op, err := s.LoadUInt(32); err != nil || op != 0x0f8a7ea5 {
+		return nil, nil
+	}
+	qid, err := s.LoadUInt(64)
+	if err != nil {
+		return nil, nil
+	}
+	wid := int64(qid)
+	d, _ := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
+	vm, isVM := d.ComputePhase.Phase.(tlb.ComputePhaseVM)
+	if !isVM || !vm.Success || d.Aborted || d.BouncePhase != nil {
+		code := int32(-1)
+		if isVM {
+			code = vm.Details.ExitCode
+		}
+		return o.failEvent(ctx, tx, wid, fmt.Sprintf("jetton transfer failed in the hot jetton wallet (exit code %d)", code))
+	}
+	return o.processedEvent(ctx, tx, wid, ob.Tx.Hash)
+}
+
+func (o *Outcomes) fail(ctx context.Context, tx pgx.Tx, wid int64, reason string) error {
+	evs, err := o.failEvent(ctx, tx, wid, reason)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	_, err = notify.EnqueueAll(ctx, tx, evs)
+	return err
+}
+
+// WithdrawalEvent is the webhook payload of a withdrawal outcome.
+type WithdrawalEvent struct {
+	ID      int64  `json:"id"`
+	UserID  string `json:"user_id"`
+	QueryID string `json:"query_id"`
+	Status  string `json:"status"`
+	TxHash  string `json:"tx_hash,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (o *Outcomes) failEvent(ctx context.Context, tx pgx.Tx, wid int64, reason string) ([]notify.Event, error) {
+	var ev WithdrawalEvent
+	var txh []byte
+	err := tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'processing'
+		RETURNING user_id, query_id, tx_hash`, wid, reason).Scan(&ev.UserID, &ev.QueryID, &txh)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // settled before (a redone scanner batch)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fail withdrawal %d: %w", wid, err)
+	}
+	ev.ID, ev.Status, ev.Reason, ev.TxHash = wid, string(StateFailed), reason, hex.EncodeToString(txh)
+	return []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:failed", wid), Payload: ev}}, nil
+}
+
+func (o *Outcomes) processedEvent(ctx context.Context, tx pgx.Tx, wid int64, txHash []byte) ([]notify.Event, error) {
+	var ev WithdrawalEvent
+	var txh []byte
+	err := tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'processed', tx_hash = coalesce($2, tx_hash)
+		WHERE id = $1 AND state = 'processing' AND coalesce($2, tx_hash) IS NOT NULL RETURNING user_id, query_id, tx_hash`,
+		wid, txHash).Scan(&ev.UserID, &ev.QueryID, &txh)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("settle withdrawal %d: %w", wid, err)
+	}
+	ev.ID, ev.Status, ev.TxHash = wid, string(StateProcessed), hex.EncodeToString(txh)
+	return []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:processed", wid), Payload: ev}}, nil
+}
