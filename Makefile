@@ -52,5 +52,6 @@ lint: check-go
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
 
+# Runs every issue's benchmarks and writes the table to bench/results.md.
 bench: check-go assets
-	./scripts/with-test-db.sh $(GO) test -run '^$$' -bench . -benchtime 10x $(PKGS)
+	./scripts/with-test-db.sh $(GO) run ./cmd/benchreport

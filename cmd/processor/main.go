@@ -32,9 +32,13 @@ func main() {
 	}
 }
 
-const usage = `usage: processor [serve|migrate|dev|help]
+const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|dev|help]
 
-  serve    run the API and background workers (default)
+  serve    run the API and background workers (default); several replicas
+           may share one database: each background job runs on the one
+           holding its advisory lock. --api-only serves only the API;
+           --workers-only runs only the jobs (with /metrics, /healthz and
+           /readyz on API_LISTEN)
   migrate  apply database migrations and exit
   dev      start a local TON network, a throwaway database (unless
            DATABASE_URL is set) and the processor, seeded; prints the API
@@ -50,12 +54,23 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch cmd {
 	case "serve":
+		role := app.RoleAll
+		for _, f := range args[1:] {
+			switch f {
+			case "--api-only":
+				role = app.RoleAPI
+			case "--workers-only":
+				role = app.RoleWorkers
+			default:
+				return errors.New("unknown flag " + f + "\n" + usage)
+			}
+		}
 		cfg, err := config.Load(os.Getenv)
 		if err != nil {
 			return err
 		}
 		log := app.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-		a, err := app.New(ctx, app.Options{Config: cfg, Logger: log})
+		a, err := app.New(ctx, app.Options{Config: cfg, Logger: log, Role: role})
 		if err != nil {
 			return err
 		}

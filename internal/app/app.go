@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -25,8 +26,14 @@ import (
 
 	"github.com/ton-custody/processor/internal/apierr"
 	"github.com/ton-custody/processor/internal/blockscanner"
+	"github.com/ton-custody/processor/internal/bridge"
+	_ "github.com/ton-custody/processor/internal/bridge/highhelp"
+	"github.com/ton-custody/processor/internal/bridge/nemo"
+	_ "github.com/ton-custody/processor/internal/bridge/payfield"
+	_ "github.com/ton-custody/processor/internal/bridge/paykassma"
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/httpapi"
+	"github.com/ton-custody/processor/internal/leader"
 	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/ton"
@@ -45,21 +52,51 @@ type Options struct {
 	Listener net.Listener
 	// Tune adjusts the withdrawal worker's settings (tests shorten delays).
 	Tune func(*withdrawals.WorkerConfig)
+	// Getenv reads settings that are not in config.Config (the bridge's
+	// BRIDGE_* variables); os.Getenv when nil.
+	Getenv func(string) string
+	// Role selects what this instance runs: RoleAll (default), RoleAPI
+	// (the HTTP API only) or RoleWorkers (the background jobs, with only
+	// /metrics, /healthz and /readyz on API_LISTEN).
+	Role Role
 }
+
+func (o Options) getenv() func(string) string {
+	if o.Getenv != nil {
+		return o.Getenv
+	}
+	return os.Getenv
+}
+
+// Role is what an instance runs.
+type Role string
+
+// Roles.
+const (
+	RoleAll     Role = ""
+	RoleAPI     Role = "api"
+	RoleWorkers Role = "workers"
+)
 
 // App is a composed processor.
 type App struct {
-	Config   *config.Config
-	DB       *pgxpool.Pool
-	Chain    *ton.Client
-	Wallets  *wallets.Service
-	Scanner  *blockscanner.Scanner
-	Payouts  *withdrawals.Worker
-	Webhooks *notify.Worker // nil without WEBHOOK_URL
-	Registry *prometheus.Registry
-	API      *echo.Echo
-	log      *slog.Logger
-	listener net.Listener
+	role       Role
+	hotBal     *hotBalance
+	head       *headCache
+	Config     *config.Config
+	DB         *pgxpool.Pool
+	Chain      *ton.Client
+	Wallets    *wallets.Service
+	Scanner    *blockscanner.Scanner
+	Payouts    *withdrawals.Worker
+	Bridge     *bridge.Service
+	bridgeConf *bridge.Config
+	bridgeOn   bool
+	Webhooks   *notify.Worker // nil without WEBHOOK_URL
+	Registry   *prometheus.Registry
+	API        *echo.Echo
+	log        *slog.Logger
+	listener   net.Listener
 }
 
 // NewLogger builds the process logger: JSON (production) or text.
@@ -82,7 +119,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &App{Config: cfg, log: log, Registry: prometheus.NewRegistry(), listener: opts.Listener}
+	a := &App{Config: cfg, log: log, Registry: prometheus.NewRegistry(), listener: opts.Listener, role: opts.Role}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -124,7 +161,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("jetton %s: the hot wallet's jetton wallet: %w", j.Symbol, err)
 		}
-		jettons[j.Symbol] = withdrawals.Jetton{Symbol: j.Symbol, Master: j.Master, HotJettonWallet: jw}
+		jettons[j.Symbol] = withdrawals.Jetton{Symbol: j.Symbol, Master: j.Master, HotJettonWallet: jw, SweepThreshold: j.SweepThreshold}
 	}
 	outcomes := withdrawals.NewOutcomes(a.DB, a.Wallets.HotWalletAddress(), jettons, log.With("component", "outcomes"))
 	a.Scanner = blockscanner.New(a.DB, blockscanner.TonChain{API: a.Chain.API()}, enqueueDeposit,
@@ -136,12 +173,18 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	if err := a.Scanner.Init(ctx); err != nil {
+		return nil, err
+	}
+	a.head = &headCache{scanner: a.Scanner, chain: blockscanner.TonChain{API: a.Chain.API()}}
 	readModel, err := blockscanner.NewReadModel(a.DB, blockscanner.ReadModelConfig{Network: cfg.Network,
-		CountingSide: cfg.IncomeCountingSide, AllowableLag: cfg.AllowableLag, Head: a.Scanner.Head})
+		CountingSide: cfg.IncomeCountingSide, AllowableLag: cfg.AllowableLag, Head: a.head.Head})
 	if err != nil {
 		return nil, err
 	}
-	wconf := withdrawals.WorkerConfig{Interval: cfg.WithdrawalBatchInterval, MinBalance: cfg.HotWalletMinBalance, Jettons: jettons}
+	wconf := withdrawals.WorkerConfig{Interval: cfg.WithdrawalBatchInterval, MinBalance: cfg.HotWalletMinBalance, Jettons: jettons,
+		Sweeps: withdrawals.SweepConfig{Deposits: a.Wallets.Deposits(), TONThreshold: cfg.TONSweepThreshold},
+		Cold:   withdrawals.ColdConfig{Address: cfg.ColdWallet, Max: cfg.HotWalletMaxBalance, Residual: cfg.HotWalletResidual}}
 	if opts.Tune != nil {
 		opts.Tune(&wconf)
 	}
@@ -161,9 +204,28 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.bridgeConf, err = bridge.LoadConfig(opts.getenv()); err != nil {
+		return nil, err
+	}
+	breg, err := bridge.Build(a.bridgeConf, bridge.NewMetrics(a.Registry))
+	if err != nil {
+		return nil, err
+	}
+	a.bridgeOn = len(breg.Names()) > 0
+	a.Bridge = bridge.NewService(a.DB, breg, bridge.ServiceOptions{PublicURL: a.bridgeConf.PublicURL,
+		RecheckAfter: a.bridgeConf.ReconcileInterval, UnknownGiveUp: a.bridgeConf.UnknownGiveUp, Logger: log.With("component", "bridge")})
+	a.Registry.MustRegister(newQueueCollector(a.DB, log))
+	a.hotBal = newHotBalance(a.Chain, a.Wallets.HotWalletAddress(), cfg.HotWalletMinBalance, a.Registry)
 	a.API, err = httpapi.New(httpapi.Options{Config: cfg, Wallets: walletsAPI{a.Wallets}, Resolver: resolverAPI{a.Chain},
 		Incomes: readModel, Withdrawals: wakeOnCreate{requests, a.Payouts}, Sync: readModel, Registerer: a.Registry, Gatherer: a.Registry,
-		Ready: a.ready, Logger: log})
+		Ready: a.ready, Logger: log,
+		Mount: func(e *echo.Echo, auth echo.MiddlewareFunc) error {
+			if err := bridge.NewAPI(a.Bridge).Register(e, auth); err != nil {
+				return err
+			}
+			nemo.New(a.bridgeConf.Nemo, a.Bridge, nemo.Options{Logger: log.With("component", "nemo")}).Register(e)
+			return nil
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -195,26 +257,38 @@ func (a *App) Serve(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = a.Scanner.Run(ctx) // returns only when ctx ends; errors are retried inside
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = a.Payouts.Run(ctx)
-	}()
-	if a.Webhooks != nil {
+	if a.role != RoleAPI {
+		// Each job runs on exactly one instance: the holder of its advisory
+		// lock (internal/leader); another takes over when it dies.
+		jobs := map[string]func(context.Context) error{
+			"scanner":     a.Scanner.Run,
+			"withdrawals": a.Payouts.Run,
+		}
+		if a.Webhooks != nil {
+			jobs["webhooks"] = a.Webhooks.Run
+		}
+		if a.bridgeOn {
+			jobs["bridge-reconciler"] = bridge.ReconcilerFor(a.Bridge, a.bridgeConf).Run
+		}
+		for name, job := range jobs {
+			e := &leader.Elector{DB: a.DB, Name: name, Log: a.log.With("component", "leader")}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = e.Run(ctx, job)
+			}()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.Webhooks.Run(ctx); err != nil && ctx.Err() == nil {
-				a.log.Error("webhook worker stopped", "err", err)
-			}
+			a.hotBal.run(ctx, 15*time.Second)
 		}()
 	}
-	srv := httpapi.NewHTTPServer(a.Config.APIListen, a.API, a.log)
+	var handler http.Handler = a.API
+	if a.role == RoleWorkers {
+		handler = a.opsHandler()
+	}
+	srv := httpapi.NewHTTPServer(a.Config.APIListen, handler, a.log)
 	ln := a.listener
 	if ln == nil {
 		var err error
@@ -222,9 +296,15 @@ func (a *App) Serve(ctx context.Context) error {
 			return fmt.Errorf("listen on %s (API_LISTEN): %w", a.Config.APIListen, err)
 		}
 	}
-	a.log.Info("API listening", "addr", ln.Addr().String())
+	a.log.Info("API listening", "addr", ln.Addr().String(), "tls", a.Config.TLSCertFile != "", "role", string(a.role))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.Config.TLSCertFile != "" {
+			errc <- srv.ServeTLS(ln, a.Config.TLSCertFile, a.Config.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {

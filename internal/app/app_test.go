@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -58,7 +59,11 @@ type processor struct {
 
 func newNetwork(t testing.TB) (*tonsim.Network, *tonsim.Jetton) {
 	t.Helper()
-	n, err := tonsim.Start(context.Background(), emu, emu.Contracts, tonsim.Options{BlockInterval: 100 * time.Millisecond, LiteAddr: "127.0.0.1:0"})
+	var log *slog.Logger
+	if os.Getenv("APP_TEST_LOG") != "" {
+		log = app.NewLogger(os.Stderr, "text", slog.LevelDebug).With("component", "tonsim")
+	}
+	n, err := tonsim.Start(context.Background(), emu, emu.Contracts, tonsim.Options{BlockInterval: 100 * time.Millisecond, LiteAddr: "127.0.0.1:0", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +118,7 @@ func startWith(t testing.TB, n *tonsim.Network, env map[string]string, cfg *conf
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Options{Config: cfg, Listener: ln, Tune: tune,
-		Logger: app.NewLogger(io.Discard, "json", cfg.LogLevel)})
+		Logger: testLog(cfg)})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -442,4 +447,43 @@ func TestDepositWebhookIsSignedAndFastAndSurvivesReceiverOutage(t *testing.T) {
 			t.Fatalf("payload %v", ev.Data)
 		}
 	}
+}
+
+// Two replicas on one database: both answer the API, the scanner runs on
+// one; when that one dies the other takes over and nothing is credited
+// twice or missed.
+func TestTwoReplicasShareTheJobsAndFailOver(t *testing.T) {
+	t.Parallel()
+	n, j := newNetwork(t)
+	env := baseEnv(t, n, j, storetest.NewDBURL(t))
+	a := startProcessor(t, n, env)
+	b := startProcessor(t, n, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	addr := a.ok(a.do("POST", "/v1/address/new", map[string]string{"user_id": "r", "currency": "TON"}, true))["address"].(string)
+	dep, _ := tonaddr.Parse(addr, config.Testnet)
+	if _, err := n.Faucet(ctx, dep, tlb.MustFromTON("1").Nano(), false, "one"); err != nil {
+		t.Fatal(err)
+	}
+	history := func(p *processor) int {
+		return len(p.ok(p.do("GET", "/v1/deposit/history?user_id=r&currency=TON&limit=100&offset=0", nil, true))["incomes"].([]any))
+	}
+	waitFor(t, 30*time.Second, "first deposit on both replicas", func() bool { return history(a) == 1 && history(b) == 1 })
+	// Stop whichever replica leads the scanner (both stop if unsure: a then b is fine too).
+	a.stop()
+	if _, err := n.Faucet(ctx, dep, tlb.MustFromTON("2").Nano(), false, "two"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "second deposit after failover", func() bool { return history(b) == 2 })
+	var incomes int
+	if err := b.app.DB.QueryRow(ctx, `SELECT count(*) FROM incomes`).Scan(&incomes); err != nil || incomes != 2 {
+		t.Fatalf("%d incomes, want 2 (%v)", incomes, err)
+	}
+}
+
+func testLog(cfg *config.Config) *slog.Logger {
+	if os.Getenv("APP_TEST_LOG") != "" {
+		return app.NewLogger(os.Stderr, "text", slog.LevelDebug)
+	}
+	return app.NewLogger(io.Discard, "json", cfg.LogLevel)
 }

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ton-custody/processor/internal/store/storetest"
+	"github.com/ton-custody/processor/internal/tonsim"
 )
 
 // BenchmarkAddressNew measures POST /v1/address/new end to end (HTTP, auth,
@@ -120,4 +122,104 @@ func BenchmarkDepositHistory(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// BenchmarkWithdrawalThroughput submits 5,000 TON withdrawals through the
+// API (16 concurrent clients) on a network making a block per second and
+// measures how many are confirmed (processed) per minute, and the latency
+// from acceptance to processed in masterchain blocks.
+func BenchmarkWithdrawalThroughput(b *testing.B) {
+	const count = 5000
+	for it := 0; it < b.N; it++ {
+		b.StopTimer()
+		n, err := tonsim.Start(context.Background(), emu, emu.Contracts, tonsim.Options{BlockInterval: time.Second, LiteAddr: "127.0.0.1:0"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		j, err := n.DeployJetton(ctx, "USDT", 6)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := startProcessor(b, n, baseEnv(b, n, j, storetest.NewDBURL(b)))
+		p.fundHot(b, "100000")
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for c := 0; c < 16; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					r := p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "bench", "query_id": fmt.Sprint(i),
+						"currency": "TON", "amount": "1000000", "destination": dest("bench", i, false)}, true)
+					if r.status != http.StatusOK {
+						b.Error(r.raw)
+					}
+				}
+			}()
+		}
+		for i := 0; i < count; i++ {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for {
+			var done int
+			if err := p.app.DB.QueryRow(ctx, `SELECT count(*) FROM withdrawals WHERE state = 'processed'`).Scan(&done); err != nil {
+				b.Fatal(err)
+			}
+			if done == count {
+				break
+			}
+			if time.Since(start) > 5*time.Minute {
+				b.Fatalf("only %d of %d processed after 5 minutes", done, count)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		var p50, p99 float64
+		if err := p.app.DB.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)),
+			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)) FROM withdrawals`).Scan(&p50, &p99); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(count)/elapsed.Minutes(), "withdrawals/min")
+		b.ReportMetric(p50, "p50-latency-s")
+		b.ReportMetric(p99, "p99-latency-s")
+		p.stop()
+		_ = n.Close()
+	}
+}
+
+// BenchmarkWithdrawalLatencyShortQueue sends one withdrawal at a time on a
+// network making a block per second and reports accepted -> processed.
+func BenchmarkWithdrawalLatencyShortQueue(b *testing.B) {
+	n, err := tonsim.Start(context.Background(), emu, emu.Contracts, tonsim.Options{BlockInterval: time.Second, LiteAddr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = n.Close() })
+	j, err := n.DeployJetton(context.Background(), "USDT", 6)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := startProcessor(b, n, baseEnv(b, n, j, storetest.NewDBURL(b)))
+	p.fundHot(b, "1000")
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		id := p.ok(p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "lat", "query_id": fmt.Sprint(i),
+			"currency": "TON", "amount": "1000000", "destination": dest("lat", i, false)}, true))["ID"]
+		for p.status(id)["status"] != "processed" {
+			time.Sleep(20 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(lat[len(lat)/2].Seconds(), "p50-s")
+	b.ReportMetric(lat[len(lat)/2].Seconds()/1.0, "p50-blocks")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 
+	payfieldsim "github.com/ton-custody/processor/internal/bridge/payfield/sim"
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/devdb"
 	"github.com/ton-custody/processor/internal/tonsim"
@@ -157,12 +158,28 @@ func Dev(ctx context.Context, opts DevOptions) (err error) {
 	}
 	env["JETTONS"] = fmt.Sprintf("%s:%s:%d", devJetton, jetton.Master.String(), 1_000_000_000)
 
-	cfg, err := config.Load(func(k string) string {
+	// A Payfield simulator stands in for the fiat providers: payments
+	// created through /v1/bridge settle as successful after 5 s.
+	pf, err := payfieldsim.Start(payfieldsim.Options{APIKey: "dev-payfield-key", Secret: "dev-payfield-secret-0123456789",
+		WebhookSecret: "dev-payfield-webhook-0123456789", AutoSettle: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("payfield simulator: %w", err)
+	}
+	cleanups = append(cleanups, func() { _ = pf.Close() })
+	for k, v := range map[string]string{"BRIDGE_PROVIDERS": "payfield", "BRIDGE_PAYFIELD_BASE_URL": pf.URL,
+		"BRIDGE_PAYFIELD_API_KEY": "dev-payfield-key", "BRIDGE_PAYFIELD_SECRET": "dev-payfield-secret-0123456789",
+		"BRIDGE_PAYFIELD_WEBHOOK_SECRET": "dev-payfield-webhook-0123456789", "BRIDGE_PUBLIC_URL": "http://" + env["API_LISTEN"]} {
+		if getenv(k) == "" {
+			env[k] = v
+		}
+	}
+	merged := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v
 		}
 		return getenv(k)
-	})
+	}
+	cfg, err := config.Load(merged)
 	if err != nil {
 		return err
 	}
@@ -183,7 +200,7 @@ func Dev(ctx context.Context, opts DevOptions) (err error) {
 		return fmt.Errorf("mint demo jettons to the hot wallet: %w", err)
 	}
 
-	a, err := New(ctx, Options{Config: cfg, Logger: log})
+	a, err := New(ctx, Options{Config: cfg, Logger: log, Getenv: merged})
 	if err != nil {
 		return err
 	}
@@ -279,6 +296,7 @@ Try:
   curl -s -H '%[7]s' '%[1]s/v1/deposit/history?user_id=alice&currency=TON&limit=10&offset=0'
   curl -s -H '%[7]s' '%[1]s/v1/balance?currency=TON'
   curl -s %[1]s/v1/system/sync
+  curl -s -H '%[7]s' -d '{"reference":"order-1","provider":"payfield","amount":"150000","currency":"RUB"}' %[1]s/v1/bridge/payins
 
 Ctrl-C stops everything and removes the dev database.
 `, d.APIURL, d.APIToken, d.TonsimURL, d.LiteAddr, hot, d.JettonSym, auth)

@@ -286,3 +286,51 @@ func TestLostExternalExpiresOnlyAfterTheScannerPassesItsTimeoutThenPaysOnce(t *t
 		t.Fatalf("destination holds %s, want exactly 7000000", got)
 	}
 }
+
+func TestColdWalletGetsTheExcessButNeverWhatWithdrawalsNeed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		waiting  string // a pending TON withdrawal the hot wallet cannot cover
+		wantCold bool
+	}{{"excess moves", "", true}, {"pending withdrawals come first", "5000000000000", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, j := newNetwork(t)
+			env := baseEnv(t, n, j, storetest.NewDBURL(t))
+			cold := dest("cold", 1, false)
+			env["COLD_WALLET"] = cold
+			env["HOT_WALLET_MAX_BALANCE"] = "500000000000"
+			env["HOT_WALLET_RESIDUAL"] = "300000000000"
+			p := startProcessor(t, n, env)
+			if tc.waiting != "" {
+				p.ok(p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "c", "query_id": "big", "currency": "TON",
+					"amount": tc.waiting, "destination": dest("cold", 2, false)}, true))
+			}
+			p.fundHot(t, "1000")
+			if !tc.wantCold {
+				time.Sleep(3 * time.Second)
+				if got := p.balance(t, cold); got.Sign() != 0 {
+					t.Fatalf("cold wallet got %s while a withdrawal needs the funds", got)
+				}
+				return
+			}
+			waitFor(t, 30*time.Second, "cold transfer", func() bool { return p.balance(t, cold).Sign() > 0 })
+			got := p.balance(t, cold)
+			want := tlb.MustFromTON("699.99").Nano()
+			if got.Cmp(want) != 0 {
+				t.Fatalf("cold wallet got %s, want %s (1000 - residual 300 - fee reserve)", got, want)
+			}
+			var state string
+			if err := p.app.DB.QueryRow(context.Background(), `SELECT state FROM cold_transfers`).Scan(&state); err != nil || state != "processed" {
+				waitFor(t, 10*time.Second, "cold transfer processed", func() bool {
+					_ = p.app.DB.QueryRow(context.Background(), `SELECT state FROM cold_transfers`).Scan(&state)
+					return state == "processed"
+				})
+			}
+			hot := p.balance(t, tonaddr.Format(p.app.Wallets.HotWalletAddress(), config.Testnet, true))
+			if hot.Cmp(tlb.MustFromTON("299").Nano()) < 0 || hot.Cmp(tlb.MustFromTON("301").Nano()) > 0 {
+				t.Fatalf("hot wallet left with %s, want about the 300 TON residual", hot)
+			}
+		})
+	}
+}

@@ -215,7 +215,7 @@ func watchedTxs(blk *tlb.Block, ix *Index) (matched []matchedTx, total int, err 
 				return nil, 0, fmt.Errorf("transaction of %x: %w", acct, err)
 			}
 			mt := matchedTx{tx: tx, w: w}
-			if w.Kind == KindHot || w.Kind == KindHotJetton || w.Kind == KindDestination {
+			if w.Kind == KindHot || w.Kind == KindHotJetton || w.Kind == KindDestination || depositExternal(w, tx) {
 				if mt.inHash, mt.outs, err = rawMessages(c, tx); err != nil {
 					return nil, 0, fmt.Errorf("transaction of %x: %w", acct, err)
 				}
@@ -288,4 +288,12 @@ func parseTx(c *cell.Cell) (*tlb.Transaction, error) {
 	}
 	tx.Hash = c.Hash()
 	return &tx, nil
+}
+
+// depositExternal reports a deposit wallet's own external-message
+// transaction: a sweep or service withdrawal it signed, which the hook
+// confirms. Such a transaction never credits (Classify reads internal
+// messages only).
+func depositExternal(w Watched, tx *tlb.Transaction) bool {
+	return w.Kind == KindDeposit && tx.IO.In != nil && tx.IO.In.MsgType == tlb.MsgTypeExternalIn
 }

@@ -53,8 +53,10 @@ type DepositEvent struct {
 type Enqueuer func(ctx context.Context, tx pgx.Tx, events []Event) error
 
 // Observed is a transaction of an account a Hook watches (the hot wallet,
-// its jetton wallets, withdrawal destinations), handed to the hook in the
-// transaction that advances the cursor past it.
+// its jetton wallets, withdrawal destinations) or a deposit wallet's
+// external-message transaction (KindDeposit: a sweep or service withdrawal
+// it executed), handed to the hook in the transaction that advances the
+// cursor past it.
 type Observed struct {
 	Tx          *tlb.Transaction
 	W           Watched
@@ -138,6 +140,48 @@ func (s *Scanner) Head(ctx context.Context) (uint32, int64, error) {
 		return 0, 0, errors.New("blockscanner: network head not known yet")
 	}
 	return h.seqno, h.genUtime, nil
+}
+
+// Init stores the starting cursor if the database has none: the current
+// head (its transactions predate every address this processor has handed
+// out), or the block before Config.StartBlock. Call it before the API
+// hands out addresses, so no deposit can land between the first address
+// and the scanner's first block, whichever instance scans.
+func (s *Scanner) Init(ctx context.Context) error {
+	cur, err := s.loadCursor(ctx)
+	if err != nil || cur != nil {
+		return err
+	}
+	var start uint32
+	if s.conf.StartBlock > 0 {
+		start = s.conf.StartBlock - 1
+	} else {
+		head, err := s.chain.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("blockscanner: network head: %w", err)
+		}
+		start = head.SeqNo
+	}
+	m, err := fetchMaster(ctx, s.chain, start)
+	if err != nil {
+		return fmt.Errorf("blockscanner: starting block: %w", err)
+	}
+	return store.InTx(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO scanner_cursor (singleton, mc_seqno, root_hash, file_hash, gen_utime)
+			VALUES (true, $1, $2, $3, $4) ON CONFLICT (singleton) DO NOTHING`,
+			int64(m.id.SeqNo), m.id.RootHash, m.id.FileHash, int64(m.genUtime))
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // another instance initialised it first
+		}
+		for _, t := range m.tops {
+			if _, err := tx.Exec(ctx, `INSERT INTO scanner_shard_tops (workchain, shard, seqno, root_hash, file_hash) VALUES ($1, $2, $3, $4, $5)`,
+				t.Workchain, t.Shard, int64(t.SeqNo), t.RootHash, t.FileHash); err != nil {
+				return err
+			}
+		}
+		s.log.Info("scanner starts after masterchain block", "seqno", m.id.SeqNo)
+		return nil
+	})
 }
 
 // cursor is the last fully processed masterchain block and its shard tops.
@@ -377,6 +421,12 @@ func (s *Scanner) scanMaster(ctx context.Context, m *masterInfo, prev []*tonutil
 		for _, mt := range matched {
 			switch mt.w.Kind {
 			case KindHot, KindHotJetton, KindDestination:
+				r.observed = append(r.observed, Observed{Tx: mt.tx, W: mt.w, InMsgHash: mt.inHash, OutMsgs: mt.outs, MasterSeqno: m.id.SeqNo})
+				continue
+			}
+			if depositExternal(mt.w, mt.tx) {
+				// A deposit wallet executing our signed message (sweep,
+				// service withdrawal): the hook's, never a credit.
 				r.observed = append(r.observed, Observed{Tx: mt.tx, W: mt.w, InMsgHash: mt.inHash, OutMsgs: mt.outs, MasterSeqno: m.id.SeqNo})
 				continue
 			}

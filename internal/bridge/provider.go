@@ -7,6 +7,45 @@
 // (bridge/<provider>/sim) used by tests and `processor dev`. A provider
 // implements only the capabilities its API offers; the bridge API answers
 // 501 for the rest.
+//
+// # Service, storage and reconciliation
+//
+// Service stores every payin/payout (table bridge_payments, migration
+// 0004) in status created BEFORE its provider is called; the reference
+// (ours) is the idempotency key: the same reference with the same request
+// answers the stored record without calling the provider again, another
+// request under it is a conflict. A create call that times out or gets a
+// 5xx leaves the payment unknown; the Reconciler polls the provider's
+// status until it settles (never creating again), and also polls open
+// payments whose callbacks may have been lost. Statuses only move forward
+// (Advances; terminal ones never change except succeeded -> reversed, also
+// enforced by a trigger); every change adds a bridge_payment_events row and
+// a webhook event (topic "bridge_payment", id "bridge:<reference>:<status>",
+// data = PaymentView) in the same transaction. A non-terminal status that
+// is reached a second time (processing -> under_review -> processing) is
+// not notified again (same event id). The initial created status is not
+// notified (the merchant has it in the create answer).
+//
+// # HTTP API (amounts: decimal strings in minor units)
+//
+//	POST /v1/bridge/payins   (and /v1/bridge/payouts)       bearer auth
+//	  {"reference":"order-1","provider":"payfield","amount":"150050","currency":"RUB",
+//	   "method":"card","customer":{"user_id":"alice","ip":"203.0.113.5"},"extra":{"ifsc_code":"..."}}
+//	  201 new / 200 same request again: PaymentView
+//	  {"reference","kind","provider","amount","currency","method","status","raw_status",
+//	   "provider_id","redirect_url","settled_amount","reason","created_at","updated_at"}
+//	  400 invalid, 409 reference reused with another body, 501 capability missing
+//	GET  /v1/bridge/payments/{reference}                    PaymentView or 404
+//	GET  /v1/bridge/balances[?provider=]                    {"balances":[{"provider","currency",
+//	     "available","pending","frozen","credit","total"}],"errors":[{"provider","error"}]}
+//	GET  /v1/bridge/banks[?provider=]                       {"banks":[{"provider","code","name","currency","methods"}]}
+//	GET  /v1/bridge/providers                               {"providers":[{"name","capabilities"}]}
+//	POST /v1/bridge/callbacks/{provider}                    no bearer auth: verified by the provider's
+//	     signature; 200 (the provider's expected reply, default {"status":"ok"}), 400 rejected,
+//	     404 unknown provider or reference, 501 provider sends no callbacks
+//	POST /v1/bridge/nemo                                    Nemo.travel import.paymentBalance (package nemo)
+//
+// Errors are {"error":"..."}.
 package bridge
 
 import (

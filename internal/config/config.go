@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/url"
@@ -87,6 +88,12 @@ type Config struct {
 	APITokens []APIToken
 	// APIListen is the host:port of the HTTP API.
 	APIListen string
+	// APIRateLimit is requests per second per token (0: unlimited) and
+	// APIRateBurst its burst.
+	APIRateLimit float64
+	APIRateBurst int
+	// TLSCertFile and TLSKeyFile, when set, serve the API over TLS.
+	TLSCertFile, TLSKeyFile string
 	// Jettons are the accepted jettons; symbols and masters are unique.
 	Jettons []Jetton
 	// TONSweepThreshold is in nanoton (>= 0).
@@ -172,6 +179,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Seed, c.SeedFile = l.seed()
 	c.APITokens = l.apiTokens()
 	c.APIListen = l.listen(EnvAPIListen)
+	c.APIRateLimit, c.APIRateBurst = l.rateLimit()
+	c.TLSCertFile, c.TLSKeyFile = l.tls()
 	c.Jettons = l.jettons(c.Network)
 	c.TONSweepThreshold = l.amount(EnvTONSweepThreshold, money.ParseNonNegative)
 	c.AllowableLag = l.duration(EnvAllowableLag)
@@ -594,6 +603,30 @@ func (l *loader) apiTokens() []APIToken {
 			bad = true
 		}
 	}
+	if path := l.get(EnvAPITokensFile); path != "" {
+		data, err := readSeedFile(path) // same rules: a regular file only its owner can read
+		if err != nil {
+			l.problemf(EnvAPITokensFile, "%v", err)
+			bad = true
+		}
+		for i, line := range strings.Split(data, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			name, tok, ok := strings.Cut(line, ":")
+			switch {
+			case !ok || !tokenNameRE.MatchString(name):
+				l.problemf(EnvAPITokensFile, "line %d must be name:token with a name of 1-64 characters A-Z a-z 0-9 _ . -", i+1)
+				bad = true
+			case checkToken(tok) != nil:
+				l.problemf(EnvAPITokensFile, "line %d: token %v", i+1, checkToken(tok))
+				bad = true
+			default:
+				tokens = append(tokens, APIToken{Name: name, Token: NewSecret(tok)})
+			}
+		}
+	}
 	names := map[string]bool{}
 	values := map[string]bool{}
 	for _, t := range tokens {
@@ -609,6 +642,44 @@ func (l *loader) apiTokens() []APIToken {
 		l.problemf(EnvAPIToken, "required: set API_TOKEN or API_TOKENS")
 	}
 	return tokens
+}
+
+func (l *loader) rateLimit() (float64, int) {
+	limit, burst := 500.0, 1000
+	if v := l.get(EnvAPIRateLimit); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			l.problemf(EnvAPIRateLimit, "must be a number of requests per second >= 0")
+		} else {
+			limit = f
+		}
+	}
+	if v := l.get(EnvAPIRateBurst); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			l.problemf(EnvAPIRateBurst, "must be a whole number >= 1")
+		} else {
+			burst = n
+		}
+	}
+	return limit, burst
+}
+
+func (l *loader) tls() (string, string) {
+	cert, key := l.get(EnvTLSCertFile), l.get(EnvTLSKeyFile)
+	if (cert == "") != (key == "") {
+		l.problemf(EnvTLSCertFile, "set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
+		return "", ""
+	}
+	for _, p := range []struct{ name, path string }{{EnvTLSCertFile, cert}, {EnvTLSKeyFile, key}} {
+		if p.path == "" {
+			continue
+		}
+		if st, err := os.Stat(p.path); err != nil || !st.Mode().IsRegular() {
+			l.problemf(p.name, "%s is not a readable regular file", p.path)
+		}
+	}
+	return cert, key
 }
 
 func (l *loader) listen(name string) string {

@@ -662,7 +662,8 @@ func TestVariablesDocumentEverything(t *testing.T) {
 	want := []string{"DATABASE_URL", "TON_NETWORK", "TON_CONFIG", "SEED", "SEED_FILE", "API_TOKEN", "API_TOKENS",
 		"API_LISTEN", "JETTONS", "TON_SWEEP_THRESHOLD", "ALLOWABLE_LAG", "WEBHOOK_URL", "WEBHOOK_SECRET",
 		"COLD_WALLET", "HOT_WALLET_MIN_BALANCE", "HOT_WALLET_MAX_BALANCE", "HOT_WALLET_RESIDUAL",
-		"INCOME_COUNTING_SIDE", "LOG_FORMAT", "LOG_LEVEL", "SCANNER_START_BLOCK", "WITHDRAWAL_BATCH_INTERVAL", "HIGHLOAD_TIMEOUT"}
+		"INCOME_COUNTING_SIDE", "LOG_FORMAT", "LOG_LEVEL", "SCANNER_START_BLOCK", "WITHDRAWAL_BATCH_INTERVAL", "HIGHLOAD_TIMEOUT",
+		"API_TOKENS_FILE", "API_RATE_LIMIT", "API_RATE_BURST", "TLS_CERT_FILE", "TLS_KEY_FILE"}
 	for _, name := range want {
 		if !seen[name] {
 			t.Errorf("%s is not documented", name)
@@ -681,5 +682,69 @@ func TestVariablesDocumentEverything(t *testing.T) {
 	vars[0].Name = "CHANGED"
 	if config.Variables()[0].Name == "CHANGED" {
 		t.Error("Variables returns the package's own slice")
+	}
+}
+
+func TestTokensFileRateLimitAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(file, []byte("# rotation\nops:ops-token-0123456789abcdef\n\nci:ci-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv()
+	env["API_TOKENS_FILE"] = file
+	env["API_RATE_LIMIT"] = "25.5"
+	env["API_RATE_BURST"] = "50"
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tok := range cfg.APITokens {
+		names = append(names, tok.Name)
+	}
+	if strings.Join(names, ",") != "default,ops,ci" || cfg.APIRateLimit != 25.5 || cfg.APIRateBurst != 50 {
+		t.Fatalf("tokens %v, rate %v/%d", names, cfg.APIRateLimit, cfg.APIRateBurst)
+	}
+	if strings.Contains(fmt.Sprint(cfg), "ops-token-0123456789abcdef") {
+		t.Fatal("a token from the file is printed")
+	}
+	for _, tc := range []struct {
+		name, mode, content string
+		env                 map[string]string
+		want                string
+	}{
+		{"readable by others", "0644", "ops:ops-token-0123456789abcdef\n", nil, "API_TOKENS_FILE"},
+		{"bad line", "0600", "no colon here\n", nil, "API_TOKENS_FILE: line 1"},
+		{"short token", "0600", "ops:short\n", nil, "API_TOKENS_FILE: line 1"},
+		{"negative rate", "0600", "", map[string]string{"API_RATE_LIMIT": "-1"}, "API_RATE_LIMIT"},
+		{"zero burst", "0600", "", map[string]string{"API_RATE_BURST": "0"}, "API_RATE_BURST"},
+		{"cert without key", "0600", "", map[string]string{"TLS_CERT_FILE": file}, "TLS_CERT_FILE"},
+		{"missing key file", "0600", "", map[string]string{"TLS_CERT_FILE": file, "TLS_KEY_FILE": filepath.Join(dir, "nope")}, "TLS_KEY_FILE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := baseEnv()
+			if tc.content != "" {
+				p := filepath.Join(t.TempDir(), "tokens")
+				var mode os.FileMode = 0o600
+				if tc.mode == "0644" {
+					mode = 0o644
+				}
+				if err := os.WriteFile(p, []byte(tc.content), mode); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, mode); err != nil {
+					t.Fatal(err)
+				}
+				env["API_TOKENS_FILE"] = p
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			_, err := config.Load(func(k string) string { return env[k] })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -40,6 +40,11 @@ const (
 	EnvScannerStartBlock       = "SCANNER_START_BLOCK"
 	EnvWithdrawalBatchInterval = "WITHDRAWAL_BATCH_INTERVAL"
 	EnvHighloadTimeout         = "HIGHLOAD_TIMEOUT"
+	EnvAPITokensFile           = "API_TOKENS_FILE"
+	EnvAPIRateLimit            = "API_RATE_LIMIT"
+	EnvAPIRateBurst            = "API_RATE_BURST"
+	EnvTLSCertFile             = "TLS_CERT_FILE"
+	EnvTLSKeyFile              = "TLS_KEY_FILE"
 )
 
 // Public global config URLs used when TON_CONFIG is not set.
@@ -97,6 +102,16 @@ var variables = []Var{
 		Description: "How often queued withdrawals are packed into one hot wallet message."},
 	{Name: EnvHighloadTimeout, Default: "60s",
 		Description: "Highload wallet v3 message timeout, whole seconds between 6s and 4194303s. Part of the hot wallet's initial data: changing it changes the hot wallet address."},
+	{Name: EnvAPITokensFile,
+		Description: "File with one name:token per line (# comments allowed), added to API_TOKEN/API_TOKENS; must not be accessible by group or others. Re-read at start: rotate by adding the new token, restarting, then removing the old one."},
+	{Name: EnvAPIRateLimit, Default: "500",
+		Description: "Requests per second allowed per API token (0: no limit); excess requests get 429."},
+	{Name: EnvAPIRateBurst, Default: "1000",
+		Description: "Burst size of the per-token rate limit."},
+	{Name: EnvTLSCertFile,
+		Description: "PEM certificate for serving the API over TLS; set together with TLS_KEY_FILE. Empty: plain HTTP (terminate TLS in front)."},
+	{Name: EnvTLSKeyFile,
+		Description: "PEM private key for TLS_CERT_FILE."},
 }
 
 // Variables returns every environment variable the processor reads, in

@@ -148,10 +148,15 @@ type Options struct {
 	RequestTimeout time.Duration
 	// MaxBodyBytes defaults to DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Mount adds routes of other packages (the fiat bridge) after the
+	// processor's own; auth is the bearer-token middleware (with the
+	// per-token rate limit) for the routes that need it.
+	Mount func(e *echo.Echo, auth echo.MiddlewareFunc) error
 }
 
 // server holds the handlers' dependencies.
 type server struct {
+	limiters   *tokenLimiters
 	opts       Options
 	network    config.Network
 	currencies map[string]bool
@@ -212,6 +217,7 @@ func New(opts Options) (*echo.Echo, error) {
 	for _, t := range opts.Config.APITokens {
 		s.tokens = append(s.tokens, tokenHash{name: t.Name, sum: sha256.Sum256([]byte(t.Token.Reveal()))})
 	}
+	s.limiters = newTokenLimiters(opts.Config.APIRateLimit, opts.Config.APIRateBurst)
 
 	e := echo.New()
 	e.HideBanner = true
@@ -221,12 +227,18 @@ func New(opts Options) (*echo.Echo, error) {
 	for _, r := range routeTable {
 		mw := []echo.MiddlewareFunc{}
 		if r.auth {
-			mw = append(mw, s.authenticate)
+			mw = append(mw, s.authenticate, s.rateLimit)
 		}
 		mw = append(mw, checkQuery(r.query))
 		h := r.handler
 		e.Add(r.method, r.path, func(c echo.Context) error { return h(s, c) }, mw...)
 		s.routePaths[r.path] = true
+	}
+	if opts.Mount != nil {
+		auth := func(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(s.rateLimit(next)) }
+		if err := opts.Mount(e, auth); err != nil {
+			return nil, fmt.Errorf("httpapi: mount: %w", err)
+		}
 	}
 	return e, nil
 }

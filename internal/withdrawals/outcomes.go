@@ -83,6 +83,29 @@ func (o *Outcomes) Watch(ctx context.Context) (map[[32]byte]blockscanner.Watched
 			out[k] = blockscanner.Watched{Kind: blockscanner.KindDestination, Owner: k}
 		}
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	// Jetton wallets a jetton service withdrawal is emptying: their
+	// transfer transaction settles it.
+	rows, err = o.db.Query(ctx, `SELECT jetton_wallet FROM service_withdrawals
+		WHERE state = 'processing' AND kind = 'jetton' AND wallet_message_id IS NOT NULL AND jetton_wallet_workchain = 0`)
+	if err != nil {
+		return nil, fmt.Errorf("service jetton wallets in flight: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d []byte
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		var k [32]byte
+		copy(k[:], d)
+		if _, taken := out[k]; !taken {
+			out[k] = blockscanner.Watched{Kind: blockscanner.KindDestination, Owner: k}
+		}
+	}
 	return out, rows.Err()
 }
 
@@ -94,7 +117,11 @@ func (o *Outcomes) Observe(ctx context.Context, tx pgx.Tx, obs []blockscanner.Ob
 		var evs []notify.Event
 		switch ob.W.Kind {
 		case blockscanner.KindHot:
-			err = o.hotTx(ctx, tx, ob)
+			if err = o.hotTx(ctx, tx, ob); err == nil {
+				evs, err = o.arrivalTx(ctx, tx, ob)
+			}
+		case blockscanner.KindDeposit:
+			evs, err = o.depositTx(ctx, tx, ob)
 		case blockscanner.KindDestination:
 			evs, err = o.destinationTx(ctx, tx, ob)
 		case blockscanner.KindHotJetton:
@@ -225,12 +252,13 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 			continue // the next packed list: handled by its own transaction
 		}
 		var msgIndex int32
-		var wid int64
-		err := tx.QueryRow(ctx, `SELECT msg_index, withdrawal_id FROM hot_batch_items
-			WHERE batch_id = $1 AND msg_hash = $2 AND sent_tx_hash IS NULL AND kind = 'withdrawal' ORDER BY msg_index LIMIT 1`,
-			batchID, a.Hash()).Scan(&msgIndex, &wid)
+		var kind string
+		var widp, sweepID, serviceID, coldID *int64
+		err := tx.QueryRow(ctx, `SELECT msg_index, kind, withdrawal_id, sweep_id, service_withdrawal_id, cold_transfer_id FROM hot_batch_items
+			WHERE batch_id = $1 AND msg_hash = $2 AND sent_tx_hash IS NULL ORDER BY msg_index LIMIT 1`,
+			batchID, a.Hash()).Scan(&msgIndex, &kind, &widp, &sweepID, &serviceID, &coldID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			continue // already matched (a redone scanner batch) or not a withdrawal
+			continue // already matched (a redone scanner batch)
 		}
 		if err != nil {
 			return fmt.Errorf("find batch item: %w", err)
@@ -248,7 +276,22 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 				batchID, msgIndex, ob.Tx.Hash); err != nil {
 				return err
 			}
-			if err := o.fail(ctx, tx, wid, "the hot wallet skipped the transfer (insufficient balance or an invalid message)"); err != nil {
+			const skipped = "the hot wallet skipped the transfer (insufficient balance or an invalid message)"
+			switch kind {
+			case "withdrawal":
+				err = o.fail(ctx, tx, *widp, skipped)
+			case "sweep_topup":
+				// The top-up item stays live (its batch executed): this
+				// sweep is over; a new one is decided while funds remain.
+				_, err = tx.Exec(ctx, `UPDATE sweeps SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'topping_up'`,
+					*sweepID, "gas top-up: "+skipped)
+			case "service":
+				err = failService(ctx, tx, *serviceID, "gas top-up: "+skipped)
+			case "cold":
+				_, err = tx.Exec(ctx, `UPDATE cold_transfers SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'processing'`,
+					*coldID, skipped)
+			}
+			if err != nil {
 				return err
 			}
 			continue
@@ -258,6 +301,17 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 			batchID, msgIndex, ob.Tx.Hash, sent.cell.Hash()); err != nil {
 			return err
 		}
+		if kind == "cold" {
+			if _, err := tx.Exec(ctx, `UPDATE cold_transfers SET state = 'processed', tx_hash = $2 WHERE id = $1 AND state = 'processing'`,
+				*coldID, ob.Tx.Hash); err != nil {
+				return err
+			}
+			continue
+		}
+		if kind != "withdrawal" {
+			continue // gas for a deposit wallet: the worker waits for it there
+		}
+		wid := *widp
 		if _, err := tx.Exec(ctx, `UPDATE withdrawals SET tx_hash = $2 WHERE id = $1 AND state = 'processing'`, wid, ob.Tx.Hash); err != nil {
 			return err
 		}
@@ -281,7 +335,7 @@ func (o *Outcomes) destinationTx(ctx context.Context, tx pgx.Tx, ob blockscanner
 	err := tx.QueryRow(ctx, `SELECT withdrawal_id FROM hot_batch_items WHERE sent_msg_hash = $1 AND kind = 'withdrawal'`,
 		ob.InMsgHash).Scan(&wid)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil // another sender's payment to this account
+		return o.serviceJettonTx(ctx, tx, ob) // or another sender's payment to this account
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find payment: %w", err)
@@ -300,6 +354,11 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 		return nil, nil
 	}
 	im := in.AsInternal()
+	if !im.Bounced && im.Body != nil {
+		if op, err := im.Body.BeginParse().LoadUInt(32); err == nil && op == opJettonInternalTransfer {
+			return o.sweptJettonTx(ctx, tx, ob, im)
+		}
+	}
 	if im.Bounced || im.SrcAddr == nil || !im.SrcAddr.Equals(o.hot) || im.Body == nil {
 		if im.Bounced {
 			o.log.Warn("a jetton transfer bounced back to the hot jetton wallet after it was processed", "tx", hex.EncodeToString(ob.Tx.Hash))

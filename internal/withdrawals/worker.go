@@ -46,6 +46,9 @@ type Jetton struct {
 	Symbol          string
 	Master          *address.Address
 	HotJettonWallet *address.Address
+	// SweepThreshold is the deposit balance (base units) above which a
+	// deposit of this jetton is swept to the hot wallet; nil: never.
+	SweepThreshold *big.Int
 }
 
 // WorkerConfig configures the batch worker.
@@ -64,10 +67,24 @@ type WorkerConfig struct {
 	// JettonForward is forward_ton_amount for jetton withdrawals with a
 	// comment, so the recipient is notified with it (default 0.01 TON).
 	JettonForward *big.Int
+	// Sweeps configures sweeps and service withdrawals (deposit wallets
+	// to the hot wallet).
+	Sweeps SweepConfig
+	// Cold, when Address is set, moves hot wallet TON above Max to the
+	// cold wallet, down to Residual (COLD_WALLET, HOT_WALLET_MAX_BALANCE,
+	// HOT_WALLET_RESIDUAL).
+	Cold ColdConfig
 	// FaultHook, for fault-injection tests only, is called at named points
-	// of a step ("before-commit", "written"); an error aborts the step
-	// there as a crash would.
+	// of a step ("before-commit", "written", and for deposit wallet
+	// messages "deposit-before-commit", "deposit-written"); an error aborts
+	// the step there as a crash would.
 	FaultHook func(point string) error
+}
+
+// ColdConfig configures hot -> cold transfers.
+type ColdConfig struct {
+	Address       *address.Address
+	Max, Residual *big.Int
 }
 
 // Worker batches and sends withdrawals. See the package comment above.
@@ -112,6 +129,7 @@ func NewWorker(db *pgxpool.Pool, chain *ton.Client, hot *wallets.HotWallet, conf
 	if log == nil {
 		log = slog.Default()
 	}
+	conf.Sweeps = conf.Sweeps.withDefaults()
 	return &Worker{db: db, chain: chain, hot: hot, conf: conf, synced: synced, log: log, m: newWorkerMetrics(reg),
 		wake: make(chan struct{}, 1), crash: conf.FaultHook}
 }
@@ -148,20 +166,34 @@ func (w *Worker) Step(ctx context.Context) error {
 	if err := w.expire(ctx); err != nil {
 		return err
 	}
+	if err := w.expireDeposit(ctx); err != nil {
+		return err
+	}
 	if err := w.resend(ctx); err != nil {
+		return err
+	}
+	if err := w.resendDeposit(ctx); err != nil {
 		return err
 	}
 	if w.synced != nil && !w.synced(ctx) {
 		return nil
 	}
+	if err := w.planSweeps(ctx); err != nil {
+		return err
+	}
 	id, boc, err := w.writeBatch(ctx)
-	if err != nil || id == 0 {
+	if err != nil {
 		return err
 	}
-	if err := w.checkCrash("written"); err != nil {
-		return err
+	if id != 0 {
+		if err := w.checkCrash("written"); err != nil {
+			return err
+		}
+		if err := w.send(ctx, id, boc); err != nil {
+			return err
+		}
 	}
-	return w.send(ctx, id, boc)
+	return w.depositJobs(ctx)
 }
 
 func (w *Worker) checkCrash(point string) error {
@@ -219,7 +251,16 @@ func (w *Worker) available(ctx context.Context, tx pgx.Tx) (map[string]*big.Int,
 			out["TON"].Sub(out["TON"], new(big.Int).Mul(w.jettonTON(true), big.NewInt(n)))
 		}
 	}
-	return out, status == ton.StatusActive, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	var topups int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM hot_batch_items i JOIN hot_batches b ON b.id = i.batch_id
+		WHERE b.state = 'sent' AND i.kind IN ('sweep_topup', 'service')`).Scan(&topups); err != nil {
+		return nil, false, fmt.Errorf("in-flight top-ups: %w", err)
+	}
+	out["TON"].Sub(out["TON"], new(big.Int).Mul(w.conf.Sweeps.TopUp, big.NewInt(topups)))
+	return out, status == ton.StatusActive, nil
 }
 
 // Per-message TON cost reserve: forward and gas fees of one transfer plus
@@ -290,14 +331,29 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(picked) == 0 {
+		room := w.conf.MaxBatch - len(picked)
+		topups, err := w.pickTopUps(ctx, tx, avail["TON"], room)
+		if err != nil {
+			return err
+		}
+		cold, err := w.pickCold(ctx, tx, avail["TON"], picked)
+		if err != nil {
+			return err
+		}
+		if len(picked) == 0 && len(topups) == 0 && cold == nil {
 			return nil
 		}
-		msgs := make([]*wallet.Message, len(picked))
+		msgs := make([]*wallet.Message, len(picked), len(picked)+len(topups))
 		for i, r := range picked {
 			if msgs[i], err = w.message(r); err != nil {
 				return fmt.Errorf("withdrawal %d: %w", r.id, err)
 			}
+		}
+		for _, t := range topups {
+			msgs = append(msgs, t.msg)
+		}
+		if cold != nil {
+			msgs = append(msgs, cold.msg)
 		}
 		var seq int64
 		var queryID int32
@@ -332,25 +388,56 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 			VALUES ($1, $2, $3, $4, $5) RETURNING id`, seq, createdAt, int32(w.hot.Timeout()), boc, ext.Body.Hash()).Scan(&batchID); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
+		n := len(msgs)
 		ids := make([]int64, len(picked))
-		idx := make([]int32, len(picked))
-		hashes := make([][]byte, len(picked))
-		destWC := make([]int32, len(picked))
-		dests := make([][]byte, len(picked))
-		for i, r := range picked {
+		wids, sweepIDs, serviceIDs, coldIDs := make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+		kinds := make([]string, n)
+		idx := make([]int32, n)
+		hashes := make([][]byte, n)
+		destWC := make([]int32, n)
+		dests := make([][]byte, n)
+		var topSweeps, topServices []int64
+		for i := range msgs {
 			mc, err := tlb.ToCell(msgs[i].InternalMessage)
 			if err != nil {
 				return err
 			}
-			ids[i], idx[i], hashes[i] = r.id, int32(i), mc.Hash()
+			idx[i], hashes[i] = int32(i), mc.Hash()
 			to := msgs[i].InternalMessage.DstAddr
 			destWC[i], dests[i] = to.Workchain(), to.Data()
+			if i < len(picked) {
+				ids[i] = picked[i].id
+				kinds[i], wids[i] = "withdrawal", &ids[i]
+				continue
+			}
+			if cold != nil && i == n-1 {
+				kinds[i], coldIDs[i] = "cold", &cold.id
+				continue
+			}
+			t := topups[i-len(picked)]
+			if t.sweepID != 0 {
+				kinds[i], sweepIDs[i] = "sweep_topup", &t.sweepID
+				topSweeps = append(topSweeps, t.sweepID)
+			} else {
+				kinds[i], serviceIDs[i] = "service", &t.serviceID
+				topServices = append(topServices, t.serviceID)
+			}
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO hot_batch_items (batch_id, msg_index, kind, withdrawal_id, msg_hash, dest_workchain, dest_address)
-			SELECT $1, i, 'withdrawal', w, h, dwc, d FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::int[], $6::bytea[]) AS t(i, w, h, dwc, d)`,
-			batchID, idx, ids, hashes, destWC, dests); err != nil {
+			INSERT INTO hot_batch_items (batch_id, msg_index, kind, withdrawal_id, sweep_id, service_withdrawal_id, cold_transfer_id, msg_hash, dest_workchain, dest_address)
+			SELECT $1, i, k, w, s, sv, c, h, dwc, d
+			FROM unnest($2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[], $9::int[], $10::bytea[]) AS t(i, k, w, s, sv, c, h, dwc, d)`,
+			batchID, idx, kinds, wids, sweepIDs, serviceIDs, coldIDs, hashes, destWC, dests); err != nil {
 			return fmt.Errorf("write batch items: %w", err)
+		}
+		if cold != nil {
+			if _, err := tx.Exec(ctx, `UPDATE cold_transfers SET state = 'processing', batch_id = $2 WHERE id = $1 AND state = 'pending'`,
+				cold.id, batchID); err != nil {
+				return fmt.Errorf("cold transfer: %w", err)
+			}
+		}
+		if err := w.markToppingUp(ctx, tx, batchID, topSweeps, topServices); err != nil {
+			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE withdrawals SET state = 'processing', batch_id = $1 WHERE id = ANY($2) AND state = 'pending'`, batchID, ids)
 		if err != nil {
@@ -493,6 +580,22 @@ func (w *Worker) expire(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			// Top-ups of the dead batch: their sweeps and service
+			// withdrawals need a new one.
+			if _, err := tx.Exec(ctx, `UPDATE sweeps SET state = 'pending'
+				WHERE state = 'topping_up' AND id IN (SELECT sweep_id FROM hot_batch_items WHERE batch_id = $1 AND sweep_id IS NOT NULL)`, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE service_withdrawals SET state = 'pending', batch_id = NULL
+				WHERE batch_id = $1 AND state = 'processing' AND wallet_message_id IS NULL`, id); err != nil {
+				return err
+			}
+			// A dead batch's cold transfer is over; the excess is worked
+			// out again from the balance next time.
+			if _, err := tx.Exec(ctx, `UPDATE cold_transfers SET state = 'failed', fail_reason = 'batch expired without executing'
+				WHERE batch_id = $1 AND state = 'processing'`, id); err != nil {
+				return err
+			}
 			w.m.expired.Inc()
 			w.log.Warn("batch expired without executing; its withdrawals are pending again", "batch", id, "withdrawals", n.RowsAffected())
 			return nil
@@ -520,4 +623,59 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors)
 	}
 	return m
+}
+
+type coldPick struct {
+	id  int64
+	msg *wallet.Message
+}
+
+// pickCold decides a hot -> cold transfer: when the hot wallet's TON, after
+// everything this batch pays, every in-flight batch and every pending TON
+// withdrawal (even those it cannot cover yet), is above Cold.Max, the
+// excess above Cold.Residual goes to the cold wallet. availTON is what the
+// batch leaves (balance - minimum - in flight - this batch's payments).
+func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, picked []pendingRow) (*coldPick, error) {
+	c := w.conf.Cold
+	if c.Address == nil || c.Max == nil || c.Residual == nil {
+		return nil, nil
+	}
+	var open bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cold_transfers WHERE state IN ('pending', 'processing'))`).Scan(&open); err != nil || open {
+		return nil, err
+	}
+	ids := make([]int64, len(picked))
+	for i, r := range picked {
+		ids[i] = r.id
+	}
+	var waiting string
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::text FROM withdrawals
+		WHERE state = 'pending' AND currency = 'TON' AND NOT (id = ANY($1))`, ids).Scan(&waiting); err != nil {
+		return nil, fmt.Errorf("pending TON: %w", err)
+	}
+	wait, _ := new(big.Int).SetString(waiting, 10)
+	// Back to the balance itself: availTON has the minimum taken off.
+	free := new(big.Int).Add(availTON, w.conf.MinBalance)
+	free.Sub(free, wait)
+	if free.Cmp(c.Max) <= 0 {
+		return nil, nil
+	}
+	amount := new(big.Int).Sub(free, c.Residual)
+	amount.Sub(amount, feeReserve)
+	if amount.Sign() <= 0 {
+		return nil, nil
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO cold_transfers (currency, amount, destination_workchain, destination_address)
+		VALUES ('TON', $1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`, amount.String(), c.Address.Workchain(), c.Address.Data()).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cold transfer: %w", err)
+	}
+	availTON.Sub(availTON, amount)
+	w.log.Info("moving hot wallet excess to the cold wallet", "amount", amount.String())
+	return &coldPick{id: id, msg: &wallet.Message{Mode: wallet.PayGasSeparately + wallet.IgnoreErrors, InternalMessage: &tlb.InternalMessage{
+		IHRDisabled: true, Bounce: c.Address.IsBounceable(), DstAddr: c.Address, Amount: tlb.FromNanoTON(amount)}}}, nil
 }

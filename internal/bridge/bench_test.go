@@ -1,0 +1,163 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ton-custody/processor/internal/bridge/payfield"
+	"github.com/ton-custody/processor/internal/bridge/payfield/sim"
+)
+
+// BenchmarkBridgeOverhead sends payins through the bridge API to the
+// Payfield simulator and back (store, signed provider call, store, answer)
+// at a fixed open-loop rate of 500 requests/s, and reports latency
+// percentiles. Run with -benchtime=2500x for five seconds of load.
+func BenchmarkBridgeOverhead(b *testing.B) {
+	e := newEnv(b, envOpts{})
+	const rate = 500
+	interval := time.Second / rate
+	body := func(i int) []byte {
+		return fmt.Appendf(nil, `{"reference":"bench-%d","provider":"payfield","amount":"%d","currency":"RUB"}`, i, 100+i)
+	}
+	// Warm up: fill the database pool and the HTTP connection pools, so the
+	// measurement is the steady state rather than connection setup.
+	var warm sync.WaitGroup
+	for w := 0; w < 10; w++ {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			for i := 0; i < 20; i++ {
+				e.post(b, body(-(w*100 + i + 1)))
+			}
+		}()
+	}
+	warm.Wait()
+	time.Sleep(500 * time.Millisecond)
+	lat := make([]time.Duration, b.N)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if code := e.post(b, body(i)); code != http.StatusCreated {
+				failed.Add(1)
+			}
+			lat[i] = time.Since(t0)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d requests failed", n)
+	}
+	if testing.Verbose() {
+		for i, d := range lat {
+			if d > 5*time.Millisecond {
+				b.Logf("slow request %d at %v: %v", i, time.Duration(i)*interval, d)
+			}
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+}
+
+func (e *env) post(tb testing.TB, body []byte) int {
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/bridge/payins", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer resp.Body.Close()
+	var buf [4096]byte
+	for {
+		if _, err := resp.Body.Read(buf[:]); err != nil {
+			break
+		}
+	}
+	return resp.StatusCode
+}
+
+// BenchmarkCallbackIngestion posts signed Payfield webhooks (success of
+// an open payout) to the callback receiver from 16 concurrent senders and
+// reports callbacks per second: verification, one transaction with the
+// status change, its history row and its outbox event.
+func BenchmarkCallbackIngestion(b *testing.B) {
+	e := newEnv(b, envOpts{noCallback: true})
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO bridge_payments (reference, kind, provider, request_hash, request, amount, currency, status, raw_status)
+		SELECT 'cb-' || i, 'payout', 'payfield', sha256(i::text::bytea), '{}', 1000, 'RUB', 'processing', 'pending'
+		FROM generate_series(0, $1 - 1) i`, b.N); err != nil {
+		b.Fatal(err)
+	}
+	type cb struct {
+		body []byte
+		h    http.Header
+	}
+	cbs := make([]cb, b.N)
+	now := time.Now()
+	for i := range cbs {
+		body := fmt.Appendf(nil, `{"id":%d,"external_id":"cb-%d","shop_code":"shop-001","status":"success","amount":"10.00","currency":"RUB","updated_at":"2026-05-19T12:00:00Z"}`, i, i)
+		_, h := sim.WebhookRequest(whSecet, payfield.EncodingHex, body, now)
+		cbs[i] = cb{body, h}
+	}
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/bridge/callbacks/payfield", bytes.NewReader(cbs[i].body))
+				req.Header = cbs[i].h.Clone()
+				resp, err := e.http.Do(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+				if err == nil {
+					_ = resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d callbacks failed", n)
+	}
+	var done int
+	_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM bridge_payments WHERE status = 'succeeded'`).Scan(&done)
+	if done != b.N {
+		b.Fatalf("%d of %d payments succeeded", done, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "callbacks/s")
+}

@@ -1,0 +1,171 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Reconciler settles open payments by polling their providers' status:
+// payments whose create call's outcome is unknown, payments left in
+// created by a crash, and open payments whose callbacks may have been
+// lost. It never creates a payment again. Several reconcilers may run on
+// one database: a payment is claimed with FOR UPDATE SKIP LOCKED and a
+// lease before its provider is asked.
+type Reconciler struct {
+	// Service is the bridge. Required.
+	Service *Service
+	// Interval between passes (default DefaultReconcileInterval); each
+	// pass handles every due payment, Batch at a time.
+	Interval time.Duration
+	// Batch is the number of payments claimed per query (default 100).
+	Batch int
+	// MaxBackoff caps the wait between polls of one payment that does not
+	// change (default 30 minutes).
+	MaxBackoff time.Duration
+}
+
+// Run reconciles until ctx ends; it returns nil then. Errors of one pass
+// are logged and the next pass runs.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if r.Service == nil {
+		return errors.New("bridge: reconciler without a service")
+	}
+	interval := r.Interval
+	if interval <= 0 {
+		interval = DefaultReconcileInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			r.Service.log.Error("bridge: reconciliation pass failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+type due struct {
+	ref       string
+	kind      Kind
+	provider  string
+	status    Status
+	checks    int
+	createdAt time.Time
+}
+
+// RunOnce polls every payment due now and returns how many changed status.
+func (r *Reconciler) RunOnce(ctx context.Context) (changed int, err error) {
+	batch := r.Batch
+	if batch <= 0 {
+		batch = 100
+	}
+	for {
+		items, err := r.claim(ctx, batch)
+		if err != nil {
+			return changed, err
+		}
+		for _, it := range items {
+			ok, err := r.settle(ctx, it)
+			if err != nil {
+				r.Service.log.Warn("bridge: reconcile payment", "reference", it.ref, "provider", it.provider, "error", err)
+			}
+			if ok {
+				changed++
+			}
+		}
+		if len(items) < batch || ctx.Err() != nil {
+			return changed, ctx.Err()
+		}
+	}
+}
+
+// claim takes due open payments and pushes their next check forward by
+// the backoff, so a crashed reconciler's payments come back later and two
+// reconcilers never poll the same payment at once.
+func (r *Reconciler) claim(ctx context.Context, n int) ([]due, error) {
+	s := r.Service
+	rows, err := s.pool.Query(ctx, `UPDATE bridge_payments p SET checks = p.checks + 1,
+		next_check_at = now() + least($2::bigint * power(2, least(p.checks, 10)), $3::bigint) * interval '1 millisecond'
+		FROM (SELECT id FROM bridge_payments
+		      WHERE status NOT IN ('succeeded', 'failed', 'canceled', 'expired', 'reversed', 'rejected')
+		        AND next_check_at <= now()
+		      ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED) d
+		WHERE p.id = d.id
+		RETURNING p.reference, p.kind, p.provider, p.status, p.checks, p.created_at`,
+		n, r.interval().Milliseconds(), r.maxBackoff().Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("bridge: claim payments to reconcile: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
+		var d due
+		err := row.Scan(&d.ref, &d.kind, &d.provider, &d.status, &d.checks, &d.createdAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: claim payments to reconcile: %w", err)
+	}
+	return out, nil
+}
+
+func (r *Reconciler) interval() time.Duration {
+	if r.Interval > 0 {
+		return r.Interval
+	}
+	return DefaultReconcileInterval
+}
+
+func (r *Reconciler) maxBackoff() time.Duration {
+	if r.MaxBackoff > 0 {
+		return r.MaxBackoff
+	}
+	return 30 * time.Minute
+}
+
+func (r *Reconciler) settle(ctx context.Context, d due) (bool, error) {
+	s := r.Service
+	age := time.Since(d.createdAt)
+	if d.status == StatusCreated && age < s.opts.CreatedGrace {
+		return false, nil // its create call is probably still running
+	}
+	p, ok := s.reg.Get(d.provider)
+	if !ok {
+		return false, fmt.Errorf("provider %s is not configured", d.provider)
+	}
+	sg, ok := p.(StatusGetter)
+	if !ok {
+		return false, fmt.Errorf("%w: %s has no status call; waiting for callbacks", ErrNotImplemented, d.provider)
+	}
+	res, err := sg.Status(ctx, d.kind, d.ref)
+	if errors.Is(err, ErrNotFound) {
+		if (d.status == StatusUnknown || d.status == StatusCreated) && age >= s.opts.UnknownGiveUp {
+			res = Result{Status: StatusFailed, RawStatus: "not_found",
+				Reason: fmt.Sprintf("the provider has no record of the payment %s after its creation", age.Round(time.Second))}
+		} else {
+			return false, nil
+		}
+	} else if err != nil {
+		return false, err
+	}
+	_, changed, err := applyResult(ctx, s.pool, d.ref, d.provider, res, "reconcile", s.opts.RecheckAfter)
+	if changed {
+		s.log.Info("bridge: reconciled payment", "reference", d.ref, "provider", d.provider, "from", d.status, "to", res.Status)
+	}
+	return changed, err
+}
+
+// ReconcilerFor returns a Reconciler for s with the configured interval.
+func ReconcilerFor(s *Service, cfg *Config) *Reconciler {
+	r := &Reconciler{Service: s}
+	if cfg != nil {
+		r.Interval = cfg.ReconcileInterval
+	}
+	return r
+}

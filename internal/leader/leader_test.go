@@ -1,0 +1,85 @@
+package leader_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ton-custody/processor/internal/leader"
+	"github.com/ton-custody/processor/internal/store/storetest"
+)
+
+// Two instances, one job: exactly one runs it; killing the holder's
+// session hands it over within seconds, and the two never run together.
+func TestOneHolderAndTakeoverWithoutOverlap(t *testing.T) {
+	db := storetest.NewDB(t)
+	var mu sync.Mutex
+	running := map[string]bool{}
+	overlap := false
+	starts := map[string]int{}
+	job := func(name string) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			mu.Lock()
+			running[name] = true
+			starts[name]++
+			for other, on := range running {
+				if other != name && on {
+					overlap = true
+				}
+			}
+			mu.Unlock()
+			<-ctx.Done()
+			mu.Lock()
+			running[name] = false
+			mu.Unlock()
+			return nil
+		}
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b"} {
+		e := &leader.Elector{DB: db, Name: "scanner", Log: quiet, CheckInterval: 200 * time.Millisecond,
+			CheckTimeout: 200 * time.Millisecond, RetryInterval: 200 * time.Millisecond}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = e.Run(ctx, job(name)) }()
+	}
+	holder := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		for n, on := range running {
+			if on {
+				return n
+			}
+		}
+		return ""
+	}
+	wait := func(cond func() bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if cond() {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within 10s", what)
+	}
+	wait(func() bool { return holder() != "" }, "a holder")
+	first := holder()
+	// The holder's database session dies (as when its process is killed).
+	if _, err := db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	wait(func() bool { h := holder(); return h != "" && h != first }, "takeover by the other instance")
+	t.Logf("takeover after %v", time.Since(start).Round(10*time.Millisecond))
+	cancel()
+	wg.Wait()
+	if overlap {
+		t.Fatal("two instances ran the job at the same time")
+	}
+}

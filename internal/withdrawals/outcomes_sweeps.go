@@ -1,0 +1,227 @@
+package withdrawals
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+
+	"github.com/ton-custody/processor/internal/blockscanner"
+	"github.com/ton-custody/processor/internal/notify"
+)
+
+// internal_transfer#178d4519: what a jetton wallet receives from another.
+const opJettonInternalTransfer = 0x178d4519
+
+// depositTx confirms a deposit wallet message by the deposit wallet's
+// external-message transaction (its body hash is the stored message hash)
+// and records the one message it emitted, whose receiving transaction
+// settles the sweep or service withdrawal. A message that executed but
+// emitted nothing (the action failed) ends its work as failed.
+func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
+	in := ob.Tx.IO.In
+	if in == nil || in.MsgType != tlb.MsgTypeExternalIn {
+		return nil, nil
+	}
+	body := in.AsExternalIn().Body
+	if body == nil {
+		return nil, nil
+	}
+	var out []byte
+	for _, c := range ob.OutMsgs {
+		var m tlb.Message
+		if err := tlb.LoadFromCell(&m, c.BeginParse()); err == nil && m.MsgType == tlb.MsgTypeInternal {
+			out = c.Hash()
+			break
+		}
+	}
+	var msgID int64
+	err := tx.QueryRow(ctx, `UPDATE deposit_wallet_messages SET state = 'confirmed', tx_hash = $2, tx_lt = $3, confirmed_at = now(), out_msg_hash = $4
+		WHERE message_hash = $1 AND state = 'sent' RETURNING id`, body.Hash(), ob.Tx.Hash, int64(ob.Tx.LT), out).Scan(&msgID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Confirmed before (a redone scanner batch), or not ours. A replay
+		// of a confirmed message by a third party (possible within
+		// valid_until after a 128+32 sweep reset the seqno) only moves
+		// funds to the hot wallet again; it is logged.
+		var state string
+		if qerr := tx.QueryRow(ctx, `SELECT state FROM deposit_wallet_messages WHERE message_hash = $1 AND tx_hash <> $2`,
+			body.Hash(), ob.Tx.Hash).Scan(&state); qerr == nil {
+			o.log.Warn("a confirmed deposit wallet message executed again (replay)", "tx", hex.EncodeToString(ob.Tx.Hash))
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("confirm deposit wallet message: %w", err)
+	}
+	if out != nil {
+		return nil, nil
+	}
+	const reason = "the deposit wallet executed the transfer but sent nothing (insufficient balance?)"
+	if _, err := tx.Exec(ctx, `UPDATE sweeps SET state = 'failed', fail_reason = $2 WHERE wallet_message_id = $1 AND state = 'sent'`,
+		msgID, reason); err != nil {
+		return nil, fmt.Errorf("fail sweep: %w", err)
+	}
+	var sid int64
+	err = tx.QueryRow(ctx, `SELECT id FROM service_withdrawals WHERE wallet_message_id = $1 AND state = 'processing'`, msgID).Scan(&sid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return failServiceEvent(ctx, tx, sid, reason)
+}
+
+// arrivalTx settles TON sweeps and TON service withdrawals by the hot
+// wallet transaction that received the deposit wallet's message.
+func (o *Outcomes) arrivalTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
+	in := ob.Tx.IO.In
+	if in == nil || in.MsgType != tlb.MsgTypeInternal || ob.InMsgHash == nil {
+		return nil, nil
+	}
+	im := in.AsInternal()
+	var msgID int64
+	err := tx.QueryRow(ctx, `SELECT id FROM deposit_wallet_messages WHERE out_msg_hash = $1`, ob.InMsgHash).Scan(&msgID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find deposit wallet message: %w", err)
+	}
+	amount := im.Amount.Nano()
+	if im.Bounced {
+		amount = new(big.Int) // cannot happen for a non-bounceable message; never counted as received
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sweeps SET state = 'confirmed', received_amount = $2::numeric, tx_hash = $3
+		WHERE wallet_message_id = $1 AND state = 'sent'`, msgID, amount.String(), ob.Tx.Hash); err != nil {
+		return nil, fmt.Errorf("confirm sweep: %w", err)
+	}
+	var sid int64
+	err = tx.QueryRow(ctx, `SELECT id FROM service_withdrawals WHERE wallet_message_id = $1 AND state = 'processing'`, msgID).Scan(&sid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return processServiceEvent(ctx, tx, sid, amount, ob.Tx.Hash)
+}
+
+// sweptJettonTx settles a jetton sweep by the hot jetton wallet's
+// internal_transfer: its query id names the sweep and its sender must be
+// the sweep's deposit (a standard jetton wallet accepts internal_transfer
+// only from the sender's genuine jetton wallet).
+func (o *Outcomes) sweptJettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed, im *tlb.InternalMessage) ([]notify.Event, error) {
+	s := im.Body.BeginParse()
+	if _, err := s.LoadUInt(32); err != nil {
+		return nil, nil
+	}
+	qid, err := s.LoadUInt(64)
+	if err != nil || qid&sweepQueryTag == 0 {
+		return nil, nil
+	}
+	amount, err := s.LoadBigCoins()
+	if err != nil {
+		return nil, nil
+	}
+	from, err := s.LoadAddr()
+	if err != nil || from.Type() != address.StdAddress {
+		return nil, nil
+	}
+	sweepID := int64(qid &^ sweepQueryTag)
+	d, _ := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
+	vm, isVM := d.ComputePhase.Phase.(tlb.ComputePhaseVM)
+	ok := isVM && vm.Success && !d.Aborted && d.BouncePhase == nil
+	if ok {
+		_, err = tx.Exec(ctx, `UPDATE sweeps s SET state = 'confirmed', received_amount = $2::numeric, tx_hash = $3
+			FROM deposit_wallets d WHERE s.id = $1 AND s.state = 'sent' AND d.id = s.deposit_wallet_id AND d.workchain = $4 AND d.address = $5`,
+			sweepID, amount.String(), ob.Tx.Hash, from.Workchain(), from.Data())
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE sweeps s SET state = 'failed', fail_reason = 'the hot jetton wallet did not accept the transfer'
+			FROM deposit_wallets d WHERE s.id = $1 AND s.state = 'sent' AND d.id = s.deposit_wallet_id AND d.workchain = $2 AND d.address = $3`,
+			sweepID, from.Workchain(), from.Data())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("settle jetton sweep %d: %w", sweepID, err)
+	}
+	return nil, nil
+}
+
+// serviceJettonTx settles a jetton service withdrawal by the emptied
+// jetton wallet's transaction of the deposit wallet's transfer.
+func (o *Outcomes) serviceJettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
+	var sid int64
+	var amount string
+	err := tx.QueryRow(ctx, `SELECT sw.id, coalesce(sw.amount, 0)::text FROM deposit_wallet_messages m JOIN service_withdrawals sw ON sw.wallet_message_id = m.id
+		WHERE m.out_msg_hash = $1 AND sw.state = 'processing'`, ob.InMsgHash).Scan(&sid, &amount)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find service withdrawal: %w", err)
+	}
+	d, _ := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
+	vm, isVM := d.ComputePhase.Phase.(tlb.ComputePhaseVM)
+	if !isVM || !vm.Success || d.Aborted || d.BouncePhase != nil {
+		code := int32(-1)
+		if isVM {
+			code = vm.Details.ExitCode
+		}
+		return failServiceEvent(ctx, tx, sid, fmt.Sprintf("the jetton wallet refused the transfer (exit code %d)", code))
+	}
+	v, _ := new(big.Int).SetString(amount, 10)
+	return processServiceEvent(ctx, tx, sid, v, ob.Tx.Hash)
+}
+
+// ServiceEvent is the webhook payload of a service withdrawal outcome.
+type ServiceEvent struct {
+	Memo   string `json:"memo"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	Amount string `json:"amount,omitempty"`
+	TxHash string `json:"tx_hash,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func processServiceEvent(ctx context.Context, tx pgx.Tx, id int64, amount *big.Int, txHash []byte) ([]notify.Event, error) {
+	var ev ServiceEvent
+	err := tx.QueryRow(ctx, `UPDATE service_withdrawals SET state = 'processed', amount = $2::numeric, tx_hash = $3
+		WHERE id = $1 AND state = 'processing' RETURNING memo::text, kind`, id, amount.String(), txHash).Scan(&ev.Memo, &ev.Kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("settle service withdrawal %d: %w", id, err)
+	}
+	ev.Status, ev.Amount, ev.TxHash = string(StateProcessed), amount.String(), hex.EncodeToString(txHash)
+	return []notify.Event{{Topic: notify.TopicServiceWithdrawal, ID: "service_withdrawal:" + ev.Memo + ":processed", Payload: ev}}, nil
+}
+
+func failServiceEvent(ctx context.Context, tx pgx.Tx, id int64, reason string) ([]notify.Event, error) {
+	var ev ServiceEvent
+	err := tx.QueryRow(ctx, `UPDATE service_withdrawals SET state = 'failed', fail_reason = $2
+		WHERE id = $1 AND state IN ('pending', 'processing') RETURNING memo::text, kind`, id, reason).Scan(&ev.Memo, &ev.Kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fail service withdrawal %d: %w", id, err)
+	}
+	ev.Status, ev.Reason = string(StateFailed), reason
+	return []notify.Event{{Topic: notify.TopicServiceWithdrawal, ID: "service_withdrawal:" + ev.Memo + ":failed", Payload: ev}}, nil
+}
+
+// failService fails a service withdrawal and enqueues its event.
+func failService(ctx context.Context, tx pgx.Tx, id int64, reason string) error {
+	evs, err := failServiceEvent(ctx, tx, id, reason)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	_, err = notify.EnqueueAll(ctx, tx, evs)
+	return err
+}
