@@ -5,7 +5,7 @@ GO           ?= go
 PKGS         := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build dev test lint bench assets tonsim fmt tidy check-go check-npm
+.PHONY: all build dev test lint bench fuzz assets tonsim fmt tidy check-go check-npm
 
 all: build
 
@@ -55,3 +55,18 @@ lint: check-go
 # Runs every issue's benchmarks and writes the table to bench/results.md.
 bench: check-go assets
 	./scripts/with-test-db.sh $(GO) run ./cmd/benchreport
+
+# Every fuzz target for FUZZTIME each (one at a time: go test -fuzz takes one
+# target per run). Seeds alone run with `make test`.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	./internal/tonaddr:FuzzParse \
+	./internal/money:FuzzParse \
+	./internal/httpapi:FuzzParseBinaryComment \
+	./internal/blockscanner:FuzzClassify
+fuzz: check-go assets
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done

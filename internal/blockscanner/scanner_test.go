@@ -357,56 +357,22 @@ func TestJettonDepositsWithAndWithoutNotificationAndFakes(t *testing.T) {
 	ctx := testCtx(t)
 	dep := e.newDeposit("dave", "USDT")
 
-	// alice holds USDT and a fake jetton.
-	// A new tonutils client per use: its 5-s masterchain cache would hand
-	// the wallet a stale seqno for back-to-back sends.
-	aliceW := func() *wallet.Wallet {
-		w, err := wallet.FromPrivateKey(tonutils.NewAPIClient(e.net.API.Client()), e.net.Genesis.PrivateKey(), wallet.V4R2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
-	alice := aliceW()
-	if _, err := e.net.Faucet(ctx, alice.WalletAddress(), nano("10"), false, ""); err != nil {
-		t.Fatal(err)
-	}
 	fake, err := e.net.DeployJetton(ctx, "FAKE", 6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []*address.Address{e.jetton.Master, fake.Master} {
-		if _, err := e.net.Mint(ctx, m, alice.WalletAddress(), big.NewInt(1_000_000)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	alice := e.newJettonHolder(e.jetton.Master, fake.Master) // holds USDT and a fake jetton
 	send := func(master *address.Address, amount int64, fwd, comment string) {
 		t.Helper()
-		aw, err := jetton.NewJettonMasterClient(e.net.API, master).GetJettonWallet(ctx, alice.WalletAddress())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var payload *cell.Cell
-		if comment != "" {
-			payload, _ = wallet.CreateCommentCell(comment)
-		}
-		body, err := aw.BuildTransferPayloadV2(dep, alice.WalletAddress(), tlb.FromNanoTONU(uint64(amount)), tlb.MustFromTON(fwd), payload, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := aliceW().SendWaitTransaction(ctx, wallet.SimpleMessage(aw.Address(), tlb.MustFromTON("0.3"), body)); err != nil {
-			t.Fatal(err)
-		}
+		alice.send(master, dep, amount, fwd, comment)
 	}
 	send(e.jetton.Master, 100, "0.02", "invoice 9") // notification credits
 	send(e.jetton.Master, 250, "0", "")             // no notification: the jetton wallet credits
 	send(fake.Master, 999, "0.02", "fake")          // notification from a wallet that is not ours
 	// A forged notification straight from alice's wallet.
 	forged := cell.BeginCell().MustStoreUInt(0x7362d09c, 32).MustStoreUInt(1, 64).MustStoreBigCoins(big.NewInt(5000)).
-		MustStoreAddr(alice.WalletAddress()).MustStoreBoolBit(false).EndCell()
-	if _, _, err := aliceW().SendWaitTransaction(ctx, wallet.SimpleMessage(dep, tlb.MustFromTON("0.05"), forged)); err != nil {
-		t.Fatal(err)
-	}
+		MustStoreAddr(alice.addr).MustStoreBoolBit(false).EndCell()
+	alice.sendTON(dep, "0.05", forged)
 	head, _ := e.chain.MasterHead(ctx)
 	e.waitScanned(head.SeqNo + 2)
 
@@ -414,7 +380,7 @@ func TestJettonDepositsWithAndWithoutNotificationAndFakes(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("incomes %+v, want exactly the two USDT transfers", got)
 	}
-	if got[0].amount != "100" || got[0].comment != "invoice 9" || got[0].source != alice.WalletAddress().StringRaw() || got[0].currency != "USDT" {
+	if got[0].amount != "100" || got[0].comment != "invoice 9" || got[0].source != alice.addr.StringRaw() || got[0].currency != "USDT" {
 		t.Errorf("notified transfer recorded as %+v", got[0])
 	}
 	if got[1].amount != "250" || got[1].currency != "USDT" {
@@ -422,6 +388,69 @@ func TestJettonDepositsWithAndWithoutNotificationAndFakes(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(counter(t, e.reg, "processor_scanner_fake_jettons_total")); n != 2 {
 		t.Errorf("fake jetton metric %v, want 2", n)
+	}
+}
+
+// jettonHolder is a wallet on the genesis key holding minted jettons.
+type jettonHolder struct {
+	e    *env
+	addr *address.Address
+}
+
+// newJettonHolder funds a V4 wallet on the genesis key and mints 1,000,000
+// units of each jetton master to it.
+func (e *env) newJettonHolder(masters ...*address.Address) *jettonHolder {
+	e.t.Helper()
+	ctx := testCtx(e.t)
+	h := &jettonHolder{e: e}
+	h.addr = h.wallet().WalletAddress()
+	if _, err := e.net.Faucet(ctx, h.addr, nano("10"), false, ""); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range masters {
+		if _, err := e.net.Mint(ctx, m, h.addr, big.NewInt(1_000_000)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// wallet returns a new tonutils wallet per use: the client's 5-s masterchain
+// cache would hand it a stale seqno for back-to-back sends.
+func (h *jettonHolder) wallet() *wallet.Wallet {
+	w, err := wallet.FromPrivateKey(tonutils.NewAPIClient(h.e.net.API.Client()), h.e.net.Genesis.PrivateKey(), wallet.V4R2)
+	if err != nil {
+		h.e.t.Fatal(err)
+	}
+	return w
+}
+
+// send transfers amount units of master's jetton to `to` with the given
+// forward TON amount and text comment as forward payload.
+func (h *jettonHolder) send(master, to *address.Address, amount int64, fwd, comment string) {
+	h.e.t.Helper()
+	ctx := testCtx(h.e.t)
+	jw, err := jetton.NewJettonMasterClient(h.e.net.API, master).GetJettonWallet(ctx, h.addr)
+	if err != nil {
+		h.e.t.Fatal(err)
+	}
+	var payload *cell.Cell
+	if comment != "" {
+		payload, _ = wallet.CreateCommentCell(comment)
+	}
+	body, err := jw.BuildTransferPayloadV2(to, h.addr, tlb.FromNanoTONU(uint64(amount)), tlb.MustFromTON(fwd), payload, nil)
+	if err != nil {
+		h.e.t.Fatal(err)
+	}
+	h.sendTON(jw.Address(), "0.3", body)
+}
+
+// sendTON sends an internal message with body and waits for the holder's
+// own transaction.
+func (h *jettonHolder) sendTON(to *address.Address, amount string, body *cell.Cell) {
+	h.e.t.Helper()
+	if _, _, err := h.wallet().SendWaitTransaction(testCtx(h.e.t), wallet.SimpleMessage(to, tlb.MustFromTON(amount), body)); err != nil {
+		h.e.t.Fatal(err)
 	}
 }
 
