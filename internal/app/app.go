@@ -193,7 +193,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			ok, _, err := readModel.SyncStatus(ctx)
 			return err == nil && ok
 		}, a.Registry, log.With("component", "withdrawals"))
-	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(),
+	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(), Limits: withdrawalLimits(cfg),
 		JettonWallet: func(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
 			jw, err := a.Chain.JettonWalletAddress(ctx, master, owner)
 			if ton.IsNotInitialized(err) {
@@ -393,4 +393,12 @@ func (r resolverAPI) ResolveWallet(ctx context.Context, domain string) (*address
 		return nil, apierr.Mark(apierr.ErrBadRequest, err)
 	}
 	return a, err
+}
+
+func withdrawalLimits(cfg *config.Config) map[string]withdrawals.Limit {
+	out := make(map[string]withdrawals.Limit, len(cfg.WithdrawalLimits))
+	for sym, l := range cfg.WithdrawalLimits {
+		out[sym] = withdrawals.Limit{PerWithdrawal: l.PerWithdrawal, PerDay: l.PerDay}
+	}
+	return out
 }

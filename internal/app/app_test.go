@@ -179,7 +179,9 @@ func (p *processor) ok(r response) map[string]any {
 func TestEndToEndAddressesBalancesResolveAndWithdrawalRequests(t *testing.T) {
 	t.Parallel()
 	n, j := newNetwork(t)
-	p := startProcessor(t, n, baseEnv(t, n, j, storetest.NewDBURL(t)))
+	env := baseEnv(t, n, j, storetest.NewDBURL(t))
+	env["WITHDRAWAL_LIMITS"] = "TON:1000000:"
+	p := startProcessor(t, n, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -262,6 +264,10 @@ func TestEndToEndAddressesBalancesResolveAndWithdrawalRequests(t *testing.T) {
 	if r := p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "a", "query_id": "q2", "currency": "TON", "amount": "5",
 		"destination": ton}, true); r.status != http.StatusBadRequest {
 		t.Fatalf("withdrawal to our own deposit address: %d %s", r.status, r.raw)
+	}
+	if r := p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "a", "query_id": "q3", "currency": "TON", "amount": "1000001",
+		"destination": dest}, true); r.status != http.StatusBadRequest || !strings.Contains(r.raw, "limit of 1000000 per withdrawal") {
+		t.Fatalf("withdrawal above WITHDRAWAL_LIMITS: %d %s", r.status, r.raw)
 	}
 
 	// The scanner credits the faucet deposit: history, income by hash, totals.

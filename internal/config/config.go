@@ -124,6 +124,16 @@ type Config struct {
 	// HighloadTimeout is the highload v3 timeout, whole seconds in
 	// [6s, 2^22-1 s]. It is part of the hot wallet's address.
 	HighloadTimeout time.Duration
+	// WithdrawalLimits are optional limits by currency (TON or a
+	// configured jetton symbol).
+	WithdrawalLimits map[string]WithdrawalLimit
+}
+
+// WithdrawalLimit caps one currency's withdrawals, in base units; a nil
+// field is no limit.
+type WithdrawalLimit struct {
+	PerWithdrawal *big.Int
+	PerDay        *big.Int
 }
 
 // Problem is one invalid setting: the variable and what is wrong with it.
@@ -195,6 +205,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.ScannerStartBlock = l.startBlock()
 	c.WithdrawalBatchInterval = l.duration(EnvWithdrawalBatchInterval)
 	c.HighloadTimeout = l.highloadTimeout()
+	c.WithdrawalLimits = l.withdrawalLimits(c.Jettons)
 
 	if len(l.problems) > 0 {
 		return nil, &ValidationError{Problems: l.problems}
@@ -750,6 +761,55 @@ func (l *loader) jettons(network Network) []Jetton {
 		}
 		if ok {
 			out = append(out, Jetton{Symbol: sym, Master: master, SweepThreshold: threshold})
+		}
+	}
+	return out
+}
+
+func (l *loader) withdrawalLimits(jettons []Jetton) map[string]WithdrawalLimit {
+	v := l.get(EnvWithdrawalLimits)
+	if v == "" {
+		return nil
+	}
+	known := map[string]bool{TONSymbol: true}
+	for _, j := range jettons {
+		known[j.Symbol] = true
+	}
+	out := map[string]WithdrawalLimit{}
+	for i, entry := range strings.Split(v, ",") {
+		n := i + 1
+		parts := strings.Split(strings.TrimSpace(entry), ":")
+		if len(parts) != 3 {
+			l.problemf(EnvWithdrawalLimits, "entry %d %s must be SYMBOL:MAX_PER_WITHDRAWAL:MAX_PER_DAY (an empty field is no limit)",
+				n, l.quote(EnvWithdrawalLimits, entry))
+			continue
+		}
+		sym := strings.TrimSpace(parts[0])
+		if !known[sym] {
+			l.problemf(EnvWithdrawalLimits, "entry %d: %s is neither TON nor a symbol from JETTONS", n, l.quote(EnvWithdrawalLimits, sym))
+			continue
+		}
+		if _, dup := out[sym]; dup {
+			l.problemf(EnvWithdrawalLimits, "entry %d: %s is listed twice", n, sym)
+			continue
+		}
+		var lim WithdrawalLimit
+		ok := true
+		for k, dst := range []**big.Int{&lim.PerWithdrawal, &lim.PerDay} {
+			f := strings.TrimSpace(parts[k+1])
+			if f == "" {
+				continue
+			}
+			amt, err := money.Parse(f)
+			if err != nil {
+				l.problemf(EnvWithdrawalLimits, "entry %d (%s): %s: %v", n, sym, []string{"max per withdrawal", "max per day"}[k], err)
+				ok = false
+				continue
+			}
+			*dst = amt
+		}
+		if ok {
+			out[sym] = lim
 		}
 	}
 	return out

@@ -663,7 +663,7 @@ func TestVariablesDocumentEverything(t *testing.T) {
 		"API_LISTEN", "JETTONS", "TON_SWEEP_THRESHOLD", "ALLOWABLE_LAG", "WEBHOOK_URL", "WEBHOOK_SECRET",
 		"COLD_WALLET", "HOT_WALLET_MIN_BALANCE", "HOT_WALLET_MAX_BALANCE", "HOT_WALLET_RESIDUAL",
 		"INCOME_COUNTING_SIDE", "LOG_FORMAT", "LOG_LEVEL", "SCANNER_START_BLOCK", "WITHDRAWAL_BATCH_INTERVAL", "HIGHLOAD_TIMEOUT",
-		"API_TOKENS_FILE", "API_RATE_LIMIT", "API_RATE_BURST", "TLS_CERT_FILE", "TLS_KEY_FILE"}
+		"API_TOKENS_FILE", "API_RATE_LIMIT", "API_RATE_BURST", "TLS_CERT_FILE", "TLS_KEY_FILE", "WITHDRAWAL_LIMITS"}
 	for _, name := range want {
 		if !seen[name] {
 			t.Errorf("%s is not documented", name)
@@ -746,5 +746,35 @@ func TestTokensFileRateLimitAndTLS(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestWithdrawalLimits(t *testing.T) {
+	t.Parallel()
+	env := baseEnv()
+	env["TON_NETWORK"] = "testnet"
+	env["TON_CONFIG"] = "https://cdn.example/testnet.json"
+	env["JETTONS"] = "USDT:" + friendly(t, true, 9) + ":0"
+	env["WITHDRAWAL_LIMITS"] = "TON:100000000000:1000000000000, USDT::5000000"
+	cfg, err := config.Load(getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ton, usdt := cfg.WithdrawalLimits["TON"], cfg.WithdrawalLimits["USDT"]
+	if ton.PerWithdrawal.String() != "100000000000" || ton.PerDay.String() != "1000000000000" || usdt.PerWithdrawal != nil || usdt.PerDay.String() != "5000000" {
+		t.Fatalf("limits %+v %+v", ton, usdt)
+	}
+	for _, bad := range []struct{ value, want string }{
+		{"TON:1", "must be SYMBOL:MAX_PER_WITHDRAWAL:MAX_PER_DAY"},
+		{"BTC:1:2", "neither TON nor a symbol from JETTONS"},
+		{"TON:1:2,TON:3:4", "listed twice"},
+		{"TON:-1:", "max per withdrawal"},
+		{"TON::1.5", "max per day"},
+	} {
+		env["WITHDRAWAL_LIMITS"] = bad.value
+		_, err := config.Load(getenv(env))
+		if got := problemVars(t, err); len(got) != 1 || got[0] != "WITHDRAWAL_LIMITS" || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want a WITHDRAWAL_LIMITS problem mentioning %q", bad.value, err, bad.want)
+		}
 	}
 }

@@ -45,6 +45,7 @@ const (
 	EnvAPIRateBurst            = "API_RATE_BURST"
 	EnvTLSCertFile             = "TLS_CERT_FILE"
 	EnvTLSKeyFile              = "TLS_KEY_FILE"
+	EnvWithdrawalLimits        = "WITHDRAWAL_LIMITS"
 )
 
 // Public global config URLs used when TON_CONFIG is not set.
@@ -100,6 +101,8 @@ var variables = []Var{
 		Description: "Masterchain seqno the scanner starts from when the database has no cursor yet; ignored afterwards. Empty: the scanner's default."},
 	{Name: EnvWithdrawalBatchInterval, Default: "5s",
 		Description: "How often queued withdrawals are packed into one hot wallet message."},
+	{Name: EnvWithdrawalLimits,
+		Description: "Optional per-currency limits in base units: SYMBOL:MAX_PER_WITHDRAWAL:MAX_PER_DAY[,...]; an empty field is no limit, e.g. TON:100000000000:1000000000000,USDT::5000000000. The daily limit covers all withdrawals of the currency accepted in the last 24 hours, failed ones not counted; requests above a limit get 400."},
 	{Name: EnvHighloadTimeout, Default: "60s",
 		Description: "Highload wallet v3 message timeout, whole seconds between 6s and 4194303s. Part of the hot wallet's initial data: changing it changes the hot wallet address."},
 	{Name: EnvAPITokensFile,

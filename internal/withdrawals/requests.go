@@ -129,6 +129,17 @@ type RequestsConfig struct {
 	// JettonWallet computes jetton wallet addresses for jetton service
 	// withdrawals (a chain call, from internal/ton).
 	JettonWallet JettonWalletFunc
+	// Limits are optional per-currency withdrawal limits, by currency.
+	Limits map[string]Limit
+}
+
+// Limit caps a currency's withdrawals. A nil field is no limit.
+type Limit struct {
+	// PerWithdrawal is the largest amount of one withdrawal.
+	PerWithdrawal *big.Int
+	// PerDay is the most all withdrawals of the currency accepted in any
+	// 24 hours may add up to, failed ones not counted.
+	PerDay *big.Int
 }
 
 // Requests stores withdrawal and service withdrawal requests. It is safe
@@ -162,7 +173,7 @@ func NewRequests(db *pgxpool.Pool, conf RequestsConfig) (*Requests, error) {
 //
 // Invalid requests and destinations that belong to this processor (the
 // hot wallet, a deposit address, a jetton wallet of either) give an
-// apierr.ErrBadRequest error.
+// apierr.ErrBadRequest error, as do amounts above the currency's Limit.
 func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 	if err := validate(&req); err != nil {
 		return 0, err
@@ -170,24 +181,12 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 	if err := r.refuseOwnAddress(ctx, req.Destination); err != nil {
 		return 0, err
 	}
+	if lim, ok := r.conf.Limits[req.Currency]; ok && (lim.PerWithdrawal != nil || lim.PerDay != nil) {
+		return r.createLimited(ctx, req, lim)
+	}
 	hash := RequestHash(req)
-	var comment *string
-	if req.Comment != "" {
-		comment = &req.Comment
-	}
-	bits := pgtype.Bits{}
-	if req.BinaryCommentBits > 0 {
-		bits = pgtype.Bits{Bytes: req.BinaryComment, Len: int32(req.BinaryCommentBits), Valid: true}
-	}
 	var id int64
-	err := r.db.QueryRow(ctx, `
-INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workchain, destination_address,
-                         bounceable, comment, binary_comment, request_hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT ON CONSTRAINT withdrawals_user_query_key DO NOTHING
-RETURNING id`,
-		req.UserID, req.QueryID, req.Currency, req.Amount, req.Destination.Workchain(), req.Destination.Data(),
-		req.Bounceable, comment, bits, hash[:]).Scan(&id)
+	err := r.db.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash)...).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
@@ -196,15 +195,107 @@ RETURNING id`,
 	}
 	// The key exists. ON CONFLICT waited for a concurrent inserter to
 	// finish, and this new statement sees its committed row.
+	id, found, err := existing(ctx, r.db, req, hash)
+	if err == nil && !found {
+		err = errors.New("withdrawals: a request with the same key vanished")
+	}
+	return id, err
+}
+
+// insertWithdrawal stores a request unless its key exists; insertArgs
+// gives its arguments.
+const insertWithdrawal = `
+INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workchain, destination_address,
+                         bounceable, comment, binary_comment, request_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT ON CONSTRAINT withdrawals_user_query_key DO NOTHING
+RETURNING id`
+
+func insertArgs(req Request, hash [32]byte) []any {
+	var comment *string
+	if req.Comment != "" {
+		comment = &req.Comment
+	}
+	bits := pgtype.Bits{}
+	if req.BinaryCommentBits > 0 {
+		bits = pgtype.Bits{Bytes: req.BinaryComment, Len: int32(req.BinaryCommentBits), Valid: true}
+	}
+	return []any{req.UserID, req.QueryID, req.Currency, req.Amount, req.Destination.Workchain(), req.Destination.Data(),
+		req.Bounceable, comment, bits, hash[:]}
+}
+
+func nonNegative(v *big.Int) *big.Int {
+	if v.Sign() < 0 {
+		return new(big.Int)
+	}
+	return v
+}
+
+// existing returns the withdrawal stored under req's key, found false when
+// there is none, or a conflict error when its body differs.
+func existing(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, req Request, hash [32]byte) (int64, bool, error) {
+	var id int64
 	var stored []byte
-	err = r.db.QueryRow(ctx, `SELECT id, request_hash FROM withdrawals WHERE user_id = $1 AND query_id = $2`,
+	err := q.QueryRow(ctx, `SELECT id, request_hash FROM withdrawals WHERE user_id = $1 AND query_id = $2`,
 		req.UserID, req.QueryID).Scan(&id, &stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
 	if err != nil {
-		return 0, fmt.Errorf("withdrawals: read request with the same key: %w", err)
+		return 0, false, fmt.Errorf("withdrawals: read request with the same key: %w", err)
 	}
 	if string(stored) != string(hash[:]) {
-		return 0, apierr.Conflict("withdrawal %d already has user_id %q and query_id %q with a different body; "+
+		return 0, true, apierr.Conflict("withdrawal %d already has user_id %q and query_id %q with a different body; "+
 			"repeat a request with exactly the same fields, or use a new query_id", id, req.UserID, req.QueryID)
+	}
+	return id, true, nil
+}
+
+// createLimited is Create for a currency with limits. A repeat of an
+// accepted request is answered before the limits are checked, so a retry
+// never turns into an error because later requests used up the day. The
+// daily sum and the insert run under a per-currency transaction lock, so
+// concurrent requests cannot together exceed the limit.
+func (r *Requests) createLimited(ctx context.Context, req Request, lim Limit) (int64, error) {
+	hash := RequestHash(req)
+	var id int64
+	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('withdrawal-limit:' || $1, 0))`, req.Currency); err != nil {
+			return fmt.Errorf("withdrawals: lock the %s limit: %w", req.Currency, err)
+		}
+		var found bool
+		var err error
+		if id, found, err = existing(ctx, tx, req, hash); err != nil || found {
+			return err
+		}
+		if lim.PerWithdrawal != nil && req.Amount.Cmp(lim.PerWithdrawal) > 0 {
+			return apierr.BadRequest("amount %s %s is above the limit of %s per withdrawal", req.Amount, req.Currency, lim.PerWithdrawal)
+		}
+		if lim.PerDay != nil {
+			used := new(big.Int)
+			if err := tx.QueryRow(ctx, `
+SELECT coalesce(sum(amount), 0) FROM withdrawals
+WHERE currency = $1 AND created_at > now() - interval '24 hours' AND state <> 'failed'`, req.Currency).Scan(store.BigInt(used)); err != nil {
+				return fmt.Errorf("withdrawals: sum the last 24 hours of %s: %w", req.Currency, err)
+			}
+			if left := new(big.Int).Sub(lim.PerDay, used); req.Amount.Cmp(left) > 0 {
+				return apierr.BadRequest("amount %s %s is above what the daily limit of %s leaves for the last 24 hours (%s)",
+					req.Amount, req.Currency, lim.PerDay, nonNegative(left))
+			}
+		}
+		return tx.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash)...).Scan(&id)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The same key, inserted meanwhile under another currency's lock.
+		var found bool
+		if id, found, err = existing(ctx, r.db, req, hash); err == nil && !found {
+			err = errors.New("withdrawals: a request with the same key vanished")
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("withdrawals: %w", err)
 	}
 	return id, nil
 }
