@@ -63,7 +63,14 @@ FUZZ_TARGETS := \
 	./internal/tonaddr:FuzzParse \
 	./internal/money:FuzzParse \
 	./internal/httpapi:FuzzParseBinaryComment \
-	./internal/blockscanner:FuzzClassify
+	./internal/blockscanner:FuzzClassify \
+	./internal/bridge/highhelp:FuzzNormalize \
+	./internal/bridge/highhelp:FuzzParseCallback \
+	./internal/bridge/paykassma:FuzzParsePostback \
+	./internal/bridge/paykassma:FuzzPHPJSON \
+	./internal/bridge/paykassma:FuzzPHPEncode \
+	./internal/bridge/payfield:FuzzParseCallback \
+	./internal/bridge/payfield:FuzzParseResponse
 fuzz: check-go assets
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

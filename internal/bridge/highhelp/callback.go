@@ -1,10 +1,13 @@
 package highhelp
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ton-custody/processor/internal/bridge"
@@ -58,6 +61,9 @@ func (c *Client) ParseCallback(r *http.Request, body []byte) (bridge.Callback, e
 	if err := c.cfg.Scheme.VerifyBody(c.cfg.CallbackKey, body, ts, sig); err != nil {
 		return bridge.Callback{}, fmt.Errorf("highhelp: callback: %w: %w", err, bridge.ErrBadCallback)
 	}
+	if err := unambiguous(body); err != nil {
+		return bridge.Callback{}, fmt.Errorf("highhelp: callback: %w: %w", err, bridge.ErrBadCallback)
+	}
 	var resp PaymentResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return bridge.Callback{}, fmt.Errorf("highhelp: callback: %w: %w", err, bridge.ErrBadCallback)
@@ -75,4 +81,45 @@ func (c *Client) ParseCallback(r *http.Request, body []byte) (bridge.Callback, e
 		Result:      resp.Result(kind),
 		Informative: CallbackKind(resp.Status) == KindInformative,
 	}, nil
+}
+
+// unambiguous refuses bodies whose normalized form could also be another
+// body's: the signature covers "path:value" lines joined with ";", so a
+// ";" in a key or value, or a ":" or "." in a key, lets a different body
+// (say, a genuine callback echoing text a payer chose) share a
+// signature. Genuine HighHelp keys are plain; a genuine callback refused
+// here is still settled by the reconciler's status polling.
+func unambiguous(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	var walk func(any) error
+	walk = func(v any) error {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if strings.ContainsAny(k, ";:"+PathSeparator) {
+					return fmt.Errorf("key %q contains a separator of the signed form", k)
+				}
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case string:
+			if strings.Contains(x, ";") {
+				return errors.New(`a value contains ";", the line separator of the signed form`)
+			}
+		}
+		return nil
+	}
+	return walk(v)
 }

@@ -90,13 +90,37 @@ func Normalize(body []byte, mode BoolMode) (string, error) {
 	default:
 		return "", errors.New("highhelp: normalize: top level must be an object or an array")
 	}
-	var lines []string
-	flatten("", v, mode, &lines)
-	sort.Strings(lines)
-	return strings.Join(lines, ";"), nil
+	// Every line repeats its whole path, so a small crafted body (long
+	// keys over many elements, deep nesting) normalizes to a quadratic
+	// size; this runs before the signature is checked, so it is bounded.
+	f := flattener{mode: mode, budget: 8*len(body) + 64<<10}
+	f.flatten("", v)
+	if f.budget < 0 {
+		return "", errors.New("highhelp: normalize: normalized form too large for the body size")
+	}
+	sort.Strings(f.lines)
+	return strings.Join(f.lines, ";"), nil
 }
 
-func flatten(path string, v any, mode BoolMode, out *[]string) {
+type flattener struct {
+	mode   BoolMode
+	budget int // bytes of lines still allowed; negative: stop
+	lines  []string
+}
+
+func (f *flattener) add(line string) {
+	f.budget -= len(line) + 1
+	if f.budget >= 0 {
+		f.lines = append(f.lines, line)
+	}
+}
+
+func (f *flattener) flatten(path string, v any) {
+	f.budget -= len(path) // paths are built for containers too (deep nesting)
+	if f.budget < 0 {
+		return
+	}
+	mode := f.mode
 	join := func(k string) string {
 		if path == "" {
 			return k
@@ -106,14 +130,20 @@ func flatten(path string, v any, mode BoolMode, out *[]string) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			flatten(join(k), e, mode, out)
+			if f.budget < 0 {
+				return
+			}
+			f.flatten(join(k), e)
 		}
 	case []any:
 		for i, e := range x {
-			flatten(join(strconv.Itoa(i)), e, mode, out)
+			if f.budget < 0 {
+				return
+			}
+			f.flatten(join(strconv.Itoa(i)), e)
 		}
 	case nil:
-		*out = append(*out, path+":None")
+		f.add(path + ":None")
 	case bool:
 		s := "0"
 		switch {
@@ -124,11 +154,11 @@ func flatten(path string, v any, mode BoolMode, out *[]string) {
 		case x:
 			s = "1"
 		}
-		*out = append(*out, path+":"+s)
+		f.add(path + ":" + s)
 	case json.Number:
-		*out = append(*out, path+":"+x.String())
+		f.add(path + ":" + x.String())
 	case string:
-		*out = append(*out, path+":"+x)
+		f.add(path + ":" + x)
 	}
 }
 

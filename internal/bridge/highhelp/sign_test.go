@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // goldenBody exercises nested objects, an array of objects, null, booleans,
@@ -177,5 +178,28 @@ func TestTokenIsBase64URLOfSPKI(t *testing.T) {
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if len(tok) == 0 || strings.ContainsAny(tok, "+/=") || len(tok) != (len(der)*8+5)/6 {
 		t.Fatalf("token %q", tok)
+	}
+}
+
+// A small body whose normalized form is quadratic in its size is refused
+// quickly instead of exhausting memory before the signature is checked.
+func TestNormalizeRefusesQuadraticBodies(t *testing.T) {
+	t.Parallel()
+	const k = 200_000
+	wide := []byte(`{"` + strings.Repeat("k", k) + `":[` + strings.TrimSuffix(strings.Repeat("1,", k/2), ",") + `]}`)
+	deep := []byte(strings.Repeat("[", 9000) + "1" + strings.Repeat("]", 9000))
+	for name, body := range map[string][]byte{"wide": wide, "deep": deep} {
+		start := time.Now()
+		_, err := Normalize(body, BoolDigits)
+		if err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("%s: %v, want a size error", name, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
+	}
+	// An ordinary callback still normalizes.
+	if _, err := Normalize([]byte(`{"payment_id":"p1","status":"success","amount":100,"meta":{"a":[1,2,3]}}`), BoolDigits); err != nil {
+		t.Fatal(err)
 	}
 }

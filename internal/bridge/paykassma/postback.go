@@ -212,7 +212,14 @@ func (c *Client) ParseCallback(_ *http.Request, body []byte) (bridge.Callback, e
 	if !equalHex(sig, want) {
 		return bad("signature mismatch")
 	}
-	pb, err := c.parsePostback(body)
+	// Parse only what the signature covers. encoding/json matches keys
+	// case-insensitively and would read an unsigned "Transactions" or
+	// "Withdrawal_id" appended to a genuine postback.
+	verified, err := c.verifiedBody(obj, covered)
+	if err != nil {
+		return bad("%v", err)
+	}
+	pb, err := c.parsePostback(verified)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -226,6 +233,31 @@ func (c *Client) ParseCallback(_ *http.Request, body []byte) (bridge.Callback, e
 		Reply:     append([]byte(nil), okReply...),
 		ReplyType: "application/json",
 	}, nil
+}
+
+// verifiedBody returns the signed part of a postback as JSON: the whole
+// body when the signature covers it, else an object holding only the
+// covered field (for a deposit, the provider's transaction id is then
+// taken from the first covered transaction).
+func (c *Client) verifiedBody(obj *Array, covered any) ([]byte, error) {
+	field := c.cfg.DepositCoverage
+	if _, ok := obj.Get("withdrawal_id"); ok {
+		field = c.cfg.WithdrawalCoverage
+	}
+	if field == CoverBody {
+		return JSONEncode(covered)
+	}
+	v := NewObject().Set(field, covered)
+	if list, ok := covered.(*Array); ok && field == "transactions" && list.Len() > 0 {
+		if first, ok := list.Value(0).(*Array); ok {
+			if id, ok := first.Get("transaction_id"); ok {
+				if id, ok := id.(string); ok {
+					v.Set("transaction_id", id)
+				}
+			}
+		}
+	}
+	return JSONEncode(v)
 }
 
 // ParsePostback is ParseCallback's parsing half for a verified body,
