@@ -5,7 +5,7 @@ GO           ?= go
 PKGS         := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build dev test lint bench fuzz assets tonsim fmt tidy check-go check-npm
+.PHONY: all build dev test lint bench fuzz soak e2e-testnet assets tonsim fmt tidy check-go check-npm
 
 all: build
 
@@ -77,3 +77,19 @@ fuzz: check-go assets
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
 	done
+
+# The fault and soak suite (internal/soak): tonsim + the processor (kill -9
+# and restarts) on a throwaway PostgreSQL (restarted), liteserver, block,
+# webhook and shard faults; checks the invariants against the chain and
+# prints a summary table. Default 10 minutes; e.g.
+# make soak SOAK_FLAGS="-duration 30m -seed 42". `make test` runs a 45-s
+# version (TestSoakShort).
+SOAK_FLAGS ?=
+soak: check-go assets
+	$(GO) run ./cmd/soak $(SOAK_FLAGS)
+
+# The end-to-end scenarios against the public testnet (see README: needs
+# E2E_TON_CONFIG and a funded E2E_SEED; skips with a message without them).
+# `make test` runs the same scenarios on tonsim (TestTonsim).
+e2e-testnet: check-go
+	./scripts/with-test-db.sh $(GO) test -count=1 -run TestTestnet -v -timeout 60m ./internal/e2e

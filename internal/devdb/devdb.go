@@ -25,6 +25,7 @@ type Server struct {
 	dir     string
 	bin     string
 	runAs   string // "" or a user to drop root privileges to
+	opts    string // server options (port, socket directory, durability)
 	stopped bool
 }
 
@@ -102,6 +103,7 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off", port, s.dir)
+	s.opts = opts
 	if out, err := s.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(s.dir, "server.log"), "-o", opts, "-w", "-t", "30", "start"); err != nil {
 		s.cleanup()
 		return nil, fmt.Errorf("pg_ctl start: %w: %s", err, lastLines(out))
@@ -121,6 +123,27 @@ func (s *Server) run(ctx context.Context, name string, args ...string) (string, 
 	cmd.Dir = s.dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// Restart stops the server abruptly (immediate mode: connections are cut
+// and the next start runs crash recovery, as after the server processes
+// crashed; the OS keeps what was written) and starts
+// it again on the same port with the same data. Clients see their
+// connections fail and must reconnect. The server runs with
+// synchronous_commit=off: sessions that need their commits to survive the
+// crash must turn it on (SET synchronous_commit = on, or per database).
+func (s *Server) Restart(ctx context.Context) error {
+	if s.stopped {
+		return errors.New("devdb: restart of a stopped server")
+	}
+	data := filepath.Join(s.dir, "data")
+	if out, err := s.run(ctx, "pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "30", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, lastLines(out))
+	}
+	if out, err := s.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(s.dir, "server.log"), "-o", s.opts, "-w", "-t", "30", "start"); err != nil {
+		return fmt.Errorf("pg_ctl start: %w: %s", err, lastLines(out))
+	}
+	return nil
 }
 
 // Stop shuts the server down and removes its files.

@@ -1,0 +1,113 @@
+package soak
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what a run did and found.
+type Result struct {
+	Seed          int64
+	FaultsEnabled bool
+	WorkDir       string
+
+	SetupTime, TrafficTime, DrainTime, Elapsed time.Duration
+
+	DepositsSent, DepositsCredited, DepositAddrFailures int
+	WithdrawalRequests, Submissions                     int
+	WithdrawalsProcessed, WithdrawalsFailed             int
+	WithdrawalsBounced, WithdrawalsUnsubmitted          int
+	ProcessedAmount, DestinationsReceived               string
+	SweepsConfirmed, SweepsFailed                       int
+	HotWalletTxs                                        int
+	OutboxEvents                                        int
+	EventsByTopic                                       map[string]int
+	WebhookEventsSeen, WebhookDeliveries                int
+	WebhookRedeliveries, WebhookRefused                 int
+
+	Faults          map[string]int // by kind (see the Fault* constants)
+	ProcessorStarts int
+	Kills           int
+	UnplannedExits  []string // processor exits the driver did not cause
+
+	Violations []string
+	Notes      []string
+}
+
+// OK reports a run without invariant violations.
+func (r *Result) OK() bool { return len(r.Violations) == 0 }
+
+// TotalFaults is the number of faults injected.
+func (r *Result) TotalFaults() int {
+	n := 0
+	for _, v := range r.Faults {
+		n += v
+	}
+	return n
+}
+
+// WriteTable prints the summary table.
+func (r *Result) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
+	section := func(s string) { fmt.Fprintf(tw, "%s\t\n", s) }
+	section("run")
+	row("seed", r.Seed)
+	row("setup / traffic / drain / total", fmt.Sprintf("%s / %s / %s / %s", r.SetupTime.Round(time.Second),
+		r.TrafficTime.Round(time.Second), r.DrainTime.Round(time.Second), r.Elapsed.Round(time.Second)))
+	section("events")
+	row("deposits sent (faucet)", r.DepositsSent)
+	row("deposits credited (incomes rows)", r.DepositsCredited)
+	if r.DepositAddrFailures > 0 {
+		row("deposit addresses not created", r.DepositAddrFailures)
+	}
+	row("withdrawal requests / API submissions", fmt.Sprintf("%d / %d", r.WithdrawalRequests, r.Submissions))
+	row("withdrawals processed / failed (bounced back)", fmt.Sprintf("%d / %d (%d)", r.WithdrawalsProcessed, r.WithdrawalsFailed, r.WithdrawalsBounced))
+	if r.WithdrawalsUnsubmitted > 0 {
+		row("withdrawals never accepted", r.WithdrawalsUnsubmitted)
+	}
+	row("processed total = reached destinations (nanoton)", fmt.Sprintf("%s = %s", r.ProcessedAmount, r.DestinationsReceived))
+	row("sweeps confirmed / failed", fmt.Sprintf("%d / %d", r.SweepsConfirmed, r.SweepsFailed))
+	row("hot wallet transactions", r.HotWalletTxs)
+	topics := make([]string, 0, len(r.EventsByTopic))
+	for t, n := range r.EventsByTopic {
+		topics = append(topics, fmt.Sprintf("%s %d", t, n))
+	}
+	sort.Strings(topics)
+	row("outbox events", fmt.Sprintf("%d (%s)", r.OutboxEvents, strings.Join(topics, ", ")))
+	row("webhook ids seen / deliveries / redeliveries / refused (outage)", fmt.Sprintf("%d / %d / %d / %d",
+		r.WebhookEventsSeen, r.WebhookDeliveries, r.WebhookRedeliveries, r.WebhookRefused))
+	section("faults injected")
+	if !r.FaultsEnabled {
+		row("(faults off)", "")
+	}
+	kinds := make([]string, 0, len(r.Faults))
+	for k := range r.Faults {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		row(k, r.Faults[k])
+	}
+	row("total", r.TotalFaults())
+	row("processor starts / unplanned exits", fmt.Sprintf("%d / %d", r.ProcessorStarts, len(r.UnplannedExits)))
+	section("invariants")
+	row("violations", len(r.Violations))
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	for _, v := range r.Violations {
+		fmt.Fprintln(w, "  VIOLATION:", v)
+	}
+	for _, u := range r.UnplannedExits {
+		fmt.Fprintln(w, "  unplanned processor exit:", u)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "  note:", n)
+	}
+	return nil
+}

@@ -1,0 +1,423 @@
+// Package soak is the fault and soak suite: it runs a local TON network
+// (tonsim, in-process) and the processor as a child process (`processor
+// serve`, so it can be killed with SIGKILL) on a throwaway PostgreSQL, drives
+// a steady mix of deposits, duplicate-submitted withdrawals and the sweeps
+// they cause for a fixed duration while injecting faults (processor kill -9,
+// PostgreSQL restart, liteserver drops, stalls and lost externals, block
+// production pauses, webhook receiver outages, shard split/merge), lets the
+// system drain, then checks invariants against the chain and the database.
+//
+// Invariants (each failure is one violation in Result.Violations):
+//
+//   - Deposits: every faucet transfer to a deposit address is one incomes
+//     row with its transaction hash, amount and deposit address; there are no
+//     other incomes (sweeps, bounces and hot wallet transfers are not
+//     deposits).
+//   - Withdrawals: both submissions of a request got the same id and there
+//     is one row per request; each ends processed or failed. Read from the
+//     chain, over every transaction of the hot wallet: a processed
+//     withdrawal's (fresh, unique) destination received exactly one message
+//     from the hot wallet, of exactly the amount, and holds exactly the
+//     amount; a failed one received at most one, which bounced back to the
+//     hot wallet, and holds nothing (the money is back).
+//   - Hot wallet outflow: the hot wallet sent nothing to any address other
+//     than withdrawal destinations, and the sum of what reached destinations
+//     and stayed there equals the sum of processed withdrawals.
+//   - Sweeps: per deposit address, the hot wallet's incoming (non-bounced)
+//     messages from it match its confirmed sweeps in count and total
+//     received_amount; no sweep is left unsettled.
+//   - Outbox: every income has exactly one deposit:<tx hash> event, every
+//     final withdrawal exactly one withdrawal:<id>:<state> event and none for
+//     the other state; every event is delivered (none given up); the webhook
+//     receiver saw every event id at least once with a valid signature, never
+//     an invalid signature and never an id the outbox does not hold.
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/ton/wallet"
+
+	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/devdb"
+	"github.com/ton-custody/processor/internal/tonsim"
+	"github.com/ton-custody/processor/internal/wallets"
+)
+
+// Options configure Run. Zero values get the defaults in brackets.
+type Options struct {
+	Duration           time.Duration // traffic and faults [10m]
+	Tick               time.Duration // traffic period [2s]
+	DepositsPerTick    int           // [2]
+	WithdrawalsPerTick int           // [2]
+	Faults             bool          // inject faults
+	FaultEvery         time.Duration // mean time between faults [8s]
+	Seed               int64         // random choices (0: from the clock)
+	DrainTimeout       time.Duration // after traffic, how long to wait for everything to settle [120s]
+	BlockInterval      time.Duration // tonsim block interval [500ms]
+
+	// DatabaseURL, when set, is an existing empty database; the PostgreSQL
+	// restart fault is then skipped. Empty: a throwaway server (devdb).
+	DatabaseURL string
+	// ProcessorBin is a built cmd/processor; empty: built from ModuleDir.
+	ProcessorBin string
+	// ModuleDir is the module root; empty: found from the working directory.
+	ModuleDir string
+	// WorkDir holds the processor binary, its log and the global config;
+	// empty: a temporary directory, removed unless KeepWorkDir.
+	WorkDir     string
+	KeepWorkDir bool
+	// Progress receives one line per phase and fault; nil: nothing.
+	Progress io.Writer
+	// Emulator, when set, is reused (tests share one); else opened here.
+	Emulator *tonsim.Emulator
+}
+
+func (o *Options) defaults() {
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Minute
+	}
+	if o.Tick <= 0 {
+		o.Tick = 2 * time.Second
+	}
+	if o.DepositsPerTick < 0 {
+		o.DepositsPerTick = 0
+	}
+	if o.WithdrawalsPerTick < 0 {
+		o.WithdrawalsPerTick = 0
+	}
+	if o.FaultEvery <= 0 {
+		o.FaultEvery = 8 * time.Second
+	}
+	if o.Seed == 0 {
+		o.Seed = time.Now().UnixNano()
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 120 * time.Second
+	}
+	if o.BlockInterval <= 0 {
+		o.BlockInterval = 500 * time.Millisecond
+	}
+}
+
+const (
+	apiToken      = "soak-token-0123456789abcdef"
+	webhookSecret = "soak-webhook-secret-0123456789"
+	// highloadTimeout is short so lost batches expire (and are replaced)
+	// within a soak run.
+	highloadTimeout = "10s"
+	sweepThreshold  = 1_000_000_000 // 1 TON
+	withdrawUser    = "soak-payouts"
+)
+
+// driver is one run's state.
+type driver struct {
+	opts     Options
+	rng      *rand.Rand
+	rngMu    sync.Mutex
+	frng     *rand.Rand // fault schedule (faultLoop only)
+	net      *tonsim.Network
+	db       *pgxpool.Pool
+	dbsrv    *devdb.Server
+	proc     *supervisor
+	hook     *receiver
+	api      *apiClient
+	hot      *address.Address
+	res      *Result
+	resMu    sync.Mutex
+	progress io.Writer
+
+	mu          sync.Mutex
+	deposits    []*deposit
+	withdrawals []*withdrawal
+	depAddrs    []*depositAddr
+	nextUser    int
+	nextW       int
+}
+
+func (d *driver) logf(format string, a ...any) {
+	if d.progress != nil {
+		fmt.Fprintf(d.progress, "%s soak: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
+	}
+}
+
+func (d *driver) intn(n int) int {
+	d.rngMu.Lock()
+	defer d.rngMu.Unlock()
+	return d.rng.IntN(n)
+}
+
+func (d *driver) int64n(n int64) int64 {
+	d.rngMu.Lock()
+	defer d.rngMu.Unlock()
+	return d.rng.Int64N(n)
+}
+
+func (d *driver) note(format string, a ...any) {
+	d.resMu.Lock()
+	d.res.Notes = append(d.res.Notes, fmt.Sprintf(format, a...))
+	d.resMu.Unlock()
+}
+
+func (d *driver) count(counter *int) {
+	d.resMu.Lock()
+	*counter++
+	d.resMu.Unlock()
+}
+
+// Run executes one soak run. It returns an error when the run could not be
+// carried out (setup failed); invariant violations are in the Result.
+func Run(ctx context.Context, opts Options) (res *Result, err error) {
+	opts.defaults()
+	start := time.Now()
+	d := &driver{opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x50a4)),
+		frng: rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa17)), progress: opts.Progress,
+		res: &Result{Seed: opts.Seed, Faults: map[string]int{}, FaultsEnabled: opts.Faults}}
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	// Work directory.
+	work := opts.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "processor-soak-"); err != nil {
+			return nil, fmt.Errorf("work directory: %w", err)
+		}
+		if !opts.KeepWorkDir {
+			cleanups = append(cleanups, func() { _ = os.RemoveAll(work) })
+		}
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, fmt.Errorf("work directory: %w", err)
+	}
+	d.res.WorkDir = work
+
+	// Database.
+	dbURL := opts.DatabaseURL
+	if dbURL == "" {
+		d.logf("starting a throwaway PostgreSQL")
+		if d.dbsrv, err = devdb.Start(ctx); err != nil {
+			return nil, fmt.Errorf("throwaway PostgreSQL (or set a database URL): %w", err)
+		}
+		cleanups = append(cleanups, func() { _ = d.dbsrv.Stop() })
+		dbURL = d.dbsrv.URL
+		// The throwaway server runs with synchronous_commit=off, which loses
+		// the last commits in a crash: the restart fault (a crash, immediate
+		// mode) would then roll the database back in time, which no
+		// processor can survive and no production setup does. Commits are
+		// durable against a process crash with synchronous_commit on (fsync
+		// off only matters when the OS crashes).
+		if err := durableCommits(ctx, dbURL); err != nil {
+			return nil, err
+		}
+	} else {
+		d.note("external database: the PostgreSQL restart fault is not injected")
+	}
+	if d.db, err = pgxpool.New(ctx, dbURL); err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	cleanups = append(cleanups, d.db.Close)
+
+	// The processor binary.
+	bin := opts.ProcessorBin
+	if bin == "" {
+		mod := opts.ModuleDir
+		if mod == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return nil, fmt.Errorf("working directory: %w", err)
+			}
+			if mod, err = moduleRoot(wd); err != nil {
+				return nil, err
+			}
+		}
+		d.logf("building cmd/processor")
+		if bin, err = buildProcessor(ctx, mod, work); err != nil {
+			return nil, err
+		}
+	}
+
+	// The TON network.
+	emu := opts.Emulator
+	if emu == nil {
+		d.logf("opening the TON emulator")
+		if emu, err = tonsim.OpenEmulator(ctx, "", 0); err != nil {
+			return nil, fmt.Errorf("TON emulator: %w", err)
+		}
+		cleanups = append(cleanups, func() { _ = emu.Close(context.Background()) })
+	}
+	d.net, err = tonsim.Start(ctx, emu, emu.Contracts, tonsim.Options{BlockInterval: opts.BlockInterval, LiteAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("tonsim: %w", err)
+	}
+	cleanups = append(cleanups, func() { _ = d.net.Close() })
+	gc, err := d.net.GlobalConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tonsim global config: %w", err)
+	}
+	gcJSON, err := json.Marshal(gc)
+	if err != nil {
+		return nil, fmt.Errorf("global config: %w", err)
+	}
+	gcPath := filepath.Join(work, "global.config.json")
+	if err := os.WriteFile(gcPath, gcJSON, 0o644); err != nil {
+		return nil, fmt.Errorf("global config: %w", err)
+	}
+
+	// Webhook receiver.
+	if d.hook, err = startReceiver(webhookSecret); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, d.hook.close)
+
+	// The processor's configuration and hot wallet.
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"DATABASE_URL":              dbURL,
+		"TON_NETWORK":               "testnet",
+		"TON_CONFIG":                gcPath,
+		"SEED":                      strings.Join(wallet.NewSeed(), " "),
+		"API_TOKEN":                 apiToken,
+		"API_LISTEN":                apiAddr,
+		"WEBHOOK_URL":               d.hook.URL,
+		"WEBHOOK_SECRET":            webhookSecret,
+		"HIGHLOAD_TIMEOUT":          highloadTimeout,
+		"TON_SWEEP_THRESHOLD":       fmt.Sprint(sweepThreshold),
+		"WITHDRAWAL_BATCH_INTERVAL": "1s",
+		"LOG_LEVEL":                 "warn",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, fmt.Errorf("processor configuration: %w", err)
+	}
+	keys, err := wallets.DeriveKeys(cfg.SeedWords())
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	hw, err := wallets.NewHotWallet(keys, cfg.HighloadTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("hot wallet: %w", err)
+	}
+	d.hot = hw.Address()
+	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	_, err = d.net.Faucet(fctx, d.hot, tlb.MustFromTON("100000").Nano(), false, "soak hot wallet")
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("fund the hot wallet: %w", err)
+	}
+
+	// The processor.
+	d.api = newAPIClient("http://"+apiAddr, apiToken)
+	d.proc = newSupervisor(bin, env, filepath.Join(work, "processor.log"), "http://"+apiAddr)
+	cleanups = append(cleanups, d.proc.stop)
+	if err := d.proc.start(); err != nil {
+		return nil, err
+	}
+	if err := d.proc.waitReady(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	d.res.SetupTime = time.Since(start)
+	d.logf("setup done in %s; traffic for %s (faults: %v, seed %d)", d.res.SetupTime.Round(time.Millisecond), opts.Duration, opts.Faults, opts.Seed)
+
+	// Traffic and faults.
+	trafficStart := time.Now()
+	d.runTraffic(ctx)
+	d.res.TrafficTime = time.Since(trafficStart)
+
+	// Drain: faults off, processor up, everything settles.
+	drainStart := time.Now()
+	d.net.Faults.Clear()
+	d.hook.up()
+	if err := d.proc.waitReady(ctx, 60*time.Second); err != nil {
+		d.violation("processor does not come back after the faults: %v", err)
+	}
+	d.logf("draining (up to %s)", opts.DrainTimeout)
+	settled := d.drain(ctx)
+	d.res.DrainTime = time.Since(drainStart)
+	if !settled {
+		d.note("not everything settled within the drain timeout %s; the checks below say what", opts.DrainTimeout)
+	}
+	d.logf("checking invariants")
+	if err := d.check(ctx); err != nil {
+		return d.res, fmt.Errorf("invariant checks could not run: %w", err)
+	}
+	starts, kills, unplanned := d.proc.stats()
+	d.res.ProcessorStarts, d.res.Kills = starts, kills
+	d.res.UnplannedExits = unplanned
+	d.res.Elapsed = time.Since(start)
+	return d.res, nil
+}
+
+func (d *driver) violation(format string, a ...any) {
+	d.resMu.Lock()
+	d.res.Violations = append(d.res.Violations, fmt.Sprintf(format, a...))
+	d.resMu.Unlock()
+}
+
+// depositAddr is a deposit address the driver created.
+type depositAddr struct {
+	user string
+	addr *address.Address
+}
+
+// deposit is a faucet transfer to a deposit address.
+type deposit struct {
+	to     *depositAddr
+	amount *big.Int
+	txHash []byte
+}
+
+// withdrawal is one request, submitted twice.
+type withdrawal struct {
+	queryID    string
+	dest       *address.Address
+	destText   string
+	bounceable bool
+	amount     *big.Int
+	ids        [2]int64 // the id each submission got (0: none)
+	errs       []string
+}
+
+// durableCommits turns synchronous_commit on for every new session of the
+// database (a per-database setting overrides the server's command line).
+func durableCommits(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, `ALTER DATABASE postgres SET synchronous_commit = on`); err != nil {
+		return fmt.Errorf("synchronous_commit: %w", err)
+	}
+	var v string
+	c2, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer func() { _ = c2.Close(context.Background()) }()
+	if err := c2.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&v); err != nil || v != "on" {
+		return fmt.Errorf("synchronous_commit is %q after ALTER DATABASE (%v)", v, err)
+	}
+	return nil
+}
