@@ -11,8 +11,10 @@ import (
 	"github.com/ton-custody/processor/internal/store/storetest"
 )
 
-// Two instances, one job: exactly one runs it; killing the holder's
-// session hands it over within seconds, and the two never run together.
+// Two instances, one job: exactly one runs it; a holder that loses its
+// database session stops the job and the job is re-elected within seconds;
+// a holder that dies hands it to the other instance; the two never run
+// together.
 func TestOneHolderAndTakeoverWithoutOverlap(t *testing.T) {
 	db := storetest.NewDB(t)
 	var mu sync.Mutex
@@ -41,11 +43,19 @@ func TestOneHolderAndTakeoverWithoutOverlap(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
+	kill := map[string]context.CancelFunc{}
 	for _, name := range []string{"a", "b"} {
 		e := &leader.Elector{DB: db, Name: "scanner", Log: quiet, CheckInterval: 200 * time.Millisecond,
 			CheckTimeout: 200 * time.Millisecond, RetryInterval: 200 * time.Millisecond}
+		ictx, icancel := context.WithCancel(ctx)
+		kill[name] = icancel
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = e.Run(ctx, job(name)) }()
+		go func() { defer wg.Done(); _ = e.Run(ictx, job(name)) }()
+	}
+	totalStarts := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return starts["a"] + starts["b"]
 	}
 	holder := func() string {
 		mu.Lock()
@@ -68,13 +78,25 @@ func TestOneHolderAndTakeoverWithoutOverlap(t *testing.T) {
 		}
 		t.Fatalf("%s: not within 10s", what)
 	}
-	wait(func() bool { return holder() != "" }, "a holder")
-	first := holder()
-	// The holder's database session dies (as when its process is killed).
-	if _, err := db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
-		t.Fatal(err)
+	terminate := func() {
+		t.Helper()
+		if _, err := db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
+			t.Fatal(err)
+		}
 	}
+	wait(func() bool { return holder() != "" }, "a holder")
+	// The holder's database session dies: it stops, and one of the two
+	// (either may win the race) runs the job again.
+	before := totalStarts()
+	terminate()
 	start := time.Now()
+	wait(func() bool { return totalStarts() > before && holder() != "" }, "re-election after the session died")
+	t.Logf("re-elected after %v", time.Since(start).Round(10*time.Millisecond))
+	// The holder dies (its process is gone: no retries, session cut).
+	first := holder()
+	kill[first]()
+	terminate()
+	start = time.Now()
 	wait(func() bool { h := holder(); return h != "" && h != first }, "takeover by the other instance")
 	t.Logf("takeover after %v", time.Since(start).Round(10*time.Millisecond))
 	cancel()
