@@ -55,9 +55,10 @@ func main() {
 	failed := 0
 	for _, t := range targets {
 		v, err := run(t)
-		measured := "error: " + err.Error()
-		verdict := ""
-		if err == nil {
+		var measured, verdict string
+		if err != nil {
+			measured = "error: " + err.Error()
+		} else {
 			measured = format(v, t.metric)
 			if t.ok != nil {
 				if t.ok(v) {
