@@ -14,9 +14,6 @@ import (
 // TestEngineCompilationCache compiles cold into a fresh cache, then loads
 // from it, then recovers from a corrupted cache; each engine must work.
 func TestEngineCompilationCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles the emulator from scratch twice (several seconds)")
-	}
 	_, a := testEngine(t)
 	ctx := context.Background()
 	dir := t.TempDir()
