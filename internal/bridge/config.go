@@ -201,7 +201,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		add(n)
 	}
 	for _, name := range order {
-		prefix := "BRIDGE_" + strings.ToUpper(name) + "_"
+		prefix := ProviderVar(name, "")
 		if !providerNameRE.MatchString(name) {
 			bad(EnvProviders, "provider name %q must be lower-case letters, digits or underscores", name)
 			continue

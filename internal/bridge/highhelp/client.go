@@ -101,9 +101,9 @@ var (
 
 // New validates cfg, fills defaults and returns a Client.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("highhelp: base URL %q: must be an absolute http(s) URL", cfg.BaseURL)
+	u, err := bridge.ParseBaseURL("highhelp", cfg.BaseURL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MerchantID == "" {
 		return nil, errors.New("highhelp: merchant id is required")

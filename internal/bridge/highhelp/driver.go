@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ton-custody/processor/internal/bridge"
-	"github.com/ton-custody/processor/internal/config"
 )
 
 func init() {
@@ -70,11 +69,8 @@ func newFromConfig(pc bridge.ProviderConfig, client *http.Client) (bridge.Provid
 	if name == "" {
 		name = Name
 	}
-	envName := func(key string) string { return "BRIDGE_" + strings.ToUpper(name) + "_" + strings.ToUpper(key) }
-	var probs []config.Problem
-	bad := func(key, format string, args ...any) {
-		probs = append(probs, config.Problem{Var: envName(key), Message: fmt.Sprintf(format, args...)})
-	}
+	probs := bridge.NewProblems(name)
+	bad, envName := probs.Add, probs.Var
 
 	cfg := Config{
 		BaseURL:         pc.BaseURL,
@@ -170,8 +166,8 @@ func newFromConfig(pc bridge.ProviderConfig, client *http.Client) (bridge.Provid
 		bad("sig_encoding", "must be %s, %s or %s, got %q", EncodingBase64URL, EncodingBase64, EncodingHex, v)
 	}
 
-	if len(probs) > 0 {
-		return nil, &config.ValidationError{Problems: probs}
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return New(cfg)
 }

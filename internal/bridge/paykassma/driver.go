@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ton-custody/processor/internal/bridge"
-	"github.com/ton-custody/processor/internal/config"
 )
 
 func init() {
@@ -67,11 +66,8 @@ func newFromConfig(pc bridge.ProviderConfig, client *http.Client) (bridge.Provid
 	if name == "" {
 		name = Name
 	}
-	envName := func(key string) string { return "BRIDGE_" + strings.ToUpper(name) + "_" + strings.ToUpper(key) }
-	var probs []config.Problem
-	bad := func(key, format string, args ...any) {
-		probs = append(probs, config.Problem{Var: envName(key), Message: fmt.Sprintf(format, args...)})
-	}
+	probs := bridge.NewProblems(name)
+	bad, envName := probs.Add, probs.Var
 
 	cfg := Config{
 		BaseURL:            pc.BaseURL,
@@ -141,8 +137,8 @@ func newFromConfig(pc bridge.ProviderConfig, client *http.Client) (bridge.Provid
 		}
 	}
 
-	if len(probs) > 0 {
-		return nil, &config.ValidationError{Problems: probs}
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	c, err := New(cfg)
 	if err != nil {
