@@ -26,8 +26,11 @@ build: check-go
 # The processor on a local TON network (tonsim) with a throwaway PostgreSQL
 # (or DATABASE_URL), a funded hot wallet and a demo jetton; prints the API
 # token, URLs and curl lines. Ctrl-C stops and removes everything.
+# Ctrl-C is read from the terminal (not a SIGINT to make), so a clean stop
+# exits 0.
 dev: check-go assets
-	$(GO) run ./cmd/processor dev
+	$(GO) build -o bin/processor ./cmd/processor
+	./bin/processor dev
 
 test: check-go assets
 	$(GO) vet $(PKGS)

@@ -12,19 +12,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/xssnick/tonutils-go/ton/wallet"
+
 	"github.com/ton-custody/processor/internal/app"
+	"github.com/ton-custody/processor/internal/bridge"
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/store"
+	"github.com/ton-custody/processor/internal/tonaddr"
+	"github.com/ton-custody/processor/internal/wallets"
+	"github.com/ton-custody/processor/internal/withdrawals"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
+	restore := func() {}
+	if len(os.Args) > 1 && os.Args[1] == "dev" {
+		ctx, stop = withCancel(ctx, stop)
+		restore = stopOnCtrlC(os.Stdin, stop)
+	}
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	restore()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "processor:", err)
@@ -32,7 +46,13 @@ func main() {
 	}
 }
 
-const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|dev|help]
+// withCancel adds a cancel to ctx; the returned stop runs both.
+func withCancel(ctx context.Context, stop context.CancelFunc) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	return ctx, func() { cancel(); stop() }
+}
+
+const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-wallet|new-seed|resume-withdrawals NOTE|dev|help]
 
   serve    run the API and background workers (default); several replicas
            may share one database: each background job runs on the one
@@ -40,6 +60,15 @@ const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|dev|h
            --workers-only runs only the jobs (with /metrics, /healthz and
            /readyz on API_LISTEN)
   migrate  apply database migrations and exit
+  hot-wallet
+           print the hot wallet's address (bounceable) from SEED/SEED_FILE,
+           HIGHLOAD_TIMEOUT and TON_NETWORK, offline: fund this address
+  resume-withdrawals NOTE
+           restart withdrawals stopped because a batch declared expired
+           executed (log line CRITICAL, metric processor_withdrawals_halted);
+           NOTE says who checked the batch's withdrawals and what was found
+  new-seed print a new random 24-word mnemonic (keep it secret; store it
+           in a file for SEED_FILE)
   dev      start a local TON network, a throwaway database (unless
            DATABASE_URL is set) and the processor, seeded; prints the API
            token, URLs and curl lines. Ctrl-C cleans up.
@@ -47,15 +76,15 @@ const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|dev|h
 Environment variables:
 `
 
-func run(ctx context.Context, args []string) error {
-	cmd := "serve"
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd, flags := "serve", []string(nil)
 	if len(args) > 0 {
-		cmd = args[0]
+		cmd, flags = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
 		role := app.RoleAll
-		for _, f := range args[1:] {
+		for _, f := range flags {
 			switch f {
 			case "--api-only":
 				role = app.RoleAPI
@@ -65,7 +94,7 @@ func run(ctx context.Context, args []string) error {
 				return errors.New("unknown flag " + f + "\n" + usage)
 			}
 		}
-		cfg, err := config.Load(os.Getenv)
+		cfg, err := config.Load(getenv)
 		if err != nil {
 			return err
 		}
@@ -77,7 +106,7 @@ func run(ctx context.Context, args []string) error {
 		defer a.Close()
 		return a.Serve(ctx)
 	case "migrate":
-		url, err := config.LoadDatabaseURL(os.Getenv)
+		url, err := config.LoadDatabaseURL(getenv)
 		if err != nil {
 			return err
 		}
@@ -92,10 +121,54 @@ func run(ctx context.Context, args []string) error {
 		}
 		slog.Info("migrations applied", "count", len(applied), "names", applied)
 		return nil
+	case "resume-withdrawals":
+		// Recorded with the halt: who resumed (from flags) after checking.
+		by := strings.Join(flags, " ")
+		if by == "" {
+			return errors.New("resume-withdrawals needs a note of who checked what, e.g. processor resume-withdrawals 'alice: batch 12 checked, no double payment'")
+		}
+		url, err := config.LoadDatabaseURL(getenv)
+		if err != nil {
+			return err
+		}
+		pool, err := store.Open(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		reasons, err := withdrawals.Resume(ctx, pool, by)
+		if err != nil {
+			return err
+		}
+		if len(reasons) == 0 {
+			fmt.Fprintln(stdout, "withdrawals were not stopped")
+		}
+		for _, r := range reasons {
+			fmt.Fprintln(stdout, "cleared:", r)
+		}
+		return nil
+	case "hot-wallet":
+		cfg, err := config.LoadKeys(getenv)
+		if err != nil {
+			return err
+		}
+		keys, err := wallets.DeriveKeys(cfg.SeedWords())
+		if err != nil {
+			return err
+		}
+		hot, err := wallets.NewHotWallet(keys, cfg.HighloadTimeout)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tonaddr.Format(hot.Address(), cfg.Network, true))
+		return nil
+	case "new-seed":
+		fmt.Fprintln(stdout, strings.Join(wallet.NewSeed(), " "))
+		return nil
 	case "dev":
-		return app.Dev(ctx, app.DevOptions{Getenv: os.Getenv, Out: os.Stdout})
+		return app.Dev(ctx, app.DevOptions{Getenv: getenv, Out: stdout})
 	case "help", "-h", "--help":
-		fmt.Print(usage + config.Doc())
+		fmt.Fprint(stdout, usage+config.Doc()+"\nFiat bridge (see README, Fiat bridge):\n"+bridge.Doc())
 		return nil
 	}
 	return errors.New("unknown command " + cmd + "\n" + usage)

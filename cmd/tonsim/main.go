@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,9 +31,10 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("tonsim", flag.ContinueOnError)
-	liteAddr := fs.String("lite-addr", "127.0.0.1:46732", "liteserver (ADNL TCP) listen address")
+	liteAddr := fs.String("lite-addr", "127.0.0.1:46732", "liteserver (ADNL TCP) listen address; node i listens on its port + i")
+	liteServers := fs.Int("liteservers", 2, "liteserver nodes in the global config (one can be made to lag: POST /faults/lag)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8092", "control API listen address")
-	advertise := fs.String("advertise", "", "host:port to put in the global config instead of the bound address (e.g. tonsim:46732 in docker compose)")
+	advertise := fs.String("advertise", "", "host:port to put in the global config instead of the bound address (e.g. tonsim:46732 in docker compose); node i gets port + i")
 	configOut := fs.String("config-out", "", "write the global config JSON (for tonutils-go) to this file")
 	interval := fs.Duration("block-interval", time.Second, "time between blocks")
 	shards := fs.Int("shards", 4, "workchain-0 shards (power of two)")
@@ -80,7 +82,7 @@ func run(args []string) error {
 	}
 	defer emu.Close(context.Background())
 	n, err := tonsim.Start(ctx, emu, emu.Contracts, tonsim.Options{Shards: *shards, BlockInterval: *interval, Manual: *manual,
-		LiteAddr: *liteAddr, Advertise: *advertise, StateDir: *stateDir, Logger: log})
+		LiteAddr: *liteAddr, LiteServers: *liteServers, Advertise: *advertise, StateDir: *stateDir, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -110,7 +112,11 @@ func run(args []string) error {
 			stop()
 		}
 	}()
-	log.Info("tonsim ready", "liteserver", n.LiteURL, "control", "http://"+ln.Addr().String(),
+	urls := make([]string, len(n.Nodes))
+	for i, nd := range n.Nodes {
+		urls[i] = nd.URL
+	}
+	log.Info("tonsim ready", "liteservers", strings.Join(urls, ","), "control", "http://"+ln.Addr().String(),
 		"config", "http://"+ln.Addr().String()+"/config.json", "genesis", tonsim.Friendly(n.Genesis.WalletAddress()),
 		"startup", time.Since(started).Round(time.Millisecond), "state_dir", *stateDir)
 	<-ctx.Done()

@@ -163,7 +163,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		}
 		jettons[j.Symbol] = withdrawals.Jetton{Symbol: j.Symbol, Master: j.Master, HotJettonWallet: jw, SweepThreshold: j.SweepThreshold}
 	}
-	outcomes := withdrawals.NewOutcomes(a.DB, a.Wallets.HotWalletAddress(), jettons, log.With("component", "outcomes"))
+	outcomes := withdrawals.NewOutcomes(a.DB, a.Wallets.HotWalletAddress(), jettons, cfg.Network, log.With("component", "outcomes"))
 	a.Scanner = blockscanner.New(a.DB, blockscanner.TonChain{API: a.Chain.API()}, enqueueDeposit,
 		blockscanner.Config{Network: cfg.Network, StartBlock: cfg.ScannerStartBlock, HotWallet: hot, Hook: outcomes},
 		a.Registry, log.With("component", "scanner"))
@@ -182,7 +182,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	wconf := withdrawals.WorkerConfig{Interval: cfg.WithdrawalBatchInterval, MinBalance: cfg.HotWalletMinBalance, Jettons: jettons,
+	wconf := withdrawals.WorkerConfig{Interval: cfg.WithdrawalBatchInterval, MinBalance: cfg.HotWalletMinBalance, Jettons: jettons, Network: cfg.Network,
 		Sweeps: withdrawals.SweepConfig{Deposits: a.Wallets.Deposits(), TONThreshold: cfg.TONSweepThreshold},
 		Cold:   withdrawals.ColdConfig{Address: cfg.ColdWallet, Max: cfg.HotWalletMaxBalance, Residual: cfg.HotWalletResidual}}
 	if opts.Tune != nil {
@@ -193,11 +193,20 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			ok, _, err := readModel.SyncStatus(ctx)
 			return err == nil && ok
 		}, a.Registry, log.With("component", "withdrawals"))
+	ceiling := &supplyCeiling{chain: a.Chain, masters: map[string]*address.Address{}, cached: map[string]cachedSupply{},
+		log: log.With("component", "withdrawals")}
+	for _, j := range cfg.Jettons {
+		ceiling.masters[j.Symbol] = j.Master
+	}
 	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(), Limits: withdrawalLimits(cfg),
+		Ceiling: ceiling.Ceiling,
 		JettonWallet: func(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
 			jw, err := a.Chain.JettonWalletAddress(ctx, master, owner)
-			if ton.IsNotInitialized(err) {
+			switch {
+			case ton.IsNotInitialized(err):
 				return nil, apierr.BadRequest("%s is not a deployed jetton master", master.String())
+			case errors.Is(err, ton.ErrNotJettonMaster):
+				return nil, apierr.BadRequest("%s is not a jetton master: it cannot answer get_wallet_address", master.String())
 			}
 			return jw, err
 		}})

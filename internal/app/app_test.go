@@ -157,7 +157,7 @@ func (p *processor) do(method, path string, body any, auth bool) response {
 	if auth {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.client().Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -28,9 +28,10 @@ import (
 
 // DevOptions configure Dev.
 type DevOptions struct {
-	// Getenv reads the caller's environment; DATABASE_URL, API_TOKEN,
-	// API_LISTEN, SEED/SEED_FILE, TONSIM_LITE_ADDR and TONSIM_HTTP_ADDR are
-	// honoured, everything else gets dev defaults.
+	// Getenv reads the caller's environment. DATABASE_URL, API_TOKEN,
+	// API_LISTEN, SEED/SEED_FILE, TONSIM_LITE_ADDR, TONSIM_HTTP_ADDR and
+	// the BRIDGE_* variables replace dev defaults; every other variable
+	// (WEBHOOK_URL, LOG_LEVEL, ...) is read as `processor serve` reads it.
 	Getenv func(string) string
 	// Out receives the banner (token, URLs, curl lines).
 	Out io.Writer
@@ -278,6 +279,10 @@ func deployHotWallet(ctx context.Context, n *tonsim.Network, hot *wallets.HotWal
 func printBanner(out io.Writer, d *DevEnv, a *App) {
 	hot := a.Wallets.FormatAddress(a.Wallets.HotWalletAddress(), true)
 	auth := "Authorization: Bearer " + d.APIToken
+	webhooks := "off (set WEBHOOK_URL, e.g. WEBHOOK_URL=http://127.0.0.1:9000/hook make dev)"
+	if u := a.Config.WebhookURL; u != "" {
+		webhooks = "on: POST " + u
+	}
 	fmt.Fprintf(out, `
 processor dev is running (testnet settings, local TON network)
 
@@ -287,6 +292,7 @@ processor dev is running (testnet settings, local TON network)
   tonsim        %[3]s   (control API; liteserver %[4]s)
   hot wallet    %[5]s
   jetton        %[6]s
+  webhooks      %[8]s
 
 Try:
   curl -s -H '%[7]s' -d '{"user_id":"alice","currency":"TON"}' %[1]s/v1/address/new
@@ -299,5 +305,5 @@ Try:
   curl -s -H '%[7]s' -d '{"reference":"order-1","provider":"payfield","amount":"150000","currency":"RUB"}' %[1]s/v1/bridge/payins
 
 Ctrl-C stops everything and removes the dev database.
-`, d.APIURL, d.APIToken, d.TonsimURL, d.LiteAddr, hot, d.JettonSym, auth)
+`, d.APIURL, d.APIToken, d.TonsimURL, d.LiteAddr, hot, d.JettonSym, auth, webhooks)
 }

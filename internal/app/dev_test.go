@@ -56,7 +56,7 @@ func TestDevBringsEverythingUpAndItsCurlLinesWork(t *testing.T) {
 		t.Fatalf("dev did not come up:\n%s", out.String())
 	}
 	banner := out.String()
-	for _, want := range []string{d.APIURL, d.APIToken, d.TonsimURL, "curl"} {
+	for _, want := range []string{d.APIURL, d.APIToken, d.TonsimURL, "curl", "webhooks      off (set WEBHOOK_URL"} {
 		if !strings.Contains(banner, want) {
 			t.Fatalf("banner lacks %q:\n%s", want, banner)
 		}

@@ -324,7 +324,53 @@ func TestServiceWithdrawalsTONAndJettonAreProcessed(t *testing.T) {
 	if d := new(big.Int).Sub(after, before); d.Int64() != 777 {
 		t.Fatalf("hot jetton wallet grew by %s, want 777", d)
 	}
-	if c := p.count(t, `SELECT count(*) FROM outbox WHERE topic = 'service_withdrawal'`); c != 2 {
-		t.Fatalf("%d service_withdrawal events, want 2", c)
+
+	// TON held by a TON deposit address below the sweep threshold (100 TON
+	// here): never swept automatically, taken out on request.
+	if _, err := n.Faucet(ctx, tonDep, tlb.MustFromTON("0.7").Nano(), false, "below the threshold"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the 0.7 TON income", func() bool {
+		return p.count(t, `SELECT count(*) FROM incomes i JOIN deposit_wallets d ON d.id = i.deposit_wallet_id WHERE d.currency = 'TON' AND i.amount = 700000000`) == 1
+	})
+	hotBefore = p.hotTON(t)
+	memo3 := p.ok(p.do("POST", "/v1/withdrawal/service/ton", map[string]string{"from": tonAddr}, true))["memo"].(string)
+	st = p.waitService(t, memo3, 60*time.Second)
+	amt, _ = new(big.Int).SetString(fmt.Sprint(st["amount"]), 10)
+	if amt == nil || amt.Cmp(tlb.MustFromTON("0.65").Nano()) < 0 {
+		t.Fatalf("service TON from a TON deposit moved %v", st["amount"])
+	}
+	if gain := new(big.Int).Sub(p.hotTON(t), hotBefore); !gainMatches(gain, amt) {
+		t.Fatalf("hot wallet gained %s, service withdrawal says %s", gain, amt)
+	}
+	if bal, _, err := p.app.Chain.AccountState(ctx, tonDep); err != nil || bal.Sign() != 0 {
+		t.Fatalf("TON deposit after its service withdrawal: %v %v", bal, err)
+	}
+	if c := p.count(t, `SELECT count(*) FROM outbox WHERE topic = 'service_withdrawal'`); c != 3 {
+		t.Fatalf("%d service_withdrawal events, want 3", c)
+	}
+	// Each event names the wallet emptied, what moved, and the total fees
+	// of the transaction tx_hash names (the hot wallet's receiving one for
+	// TON, the emptied jetton wallet's transfer for jettons).
+	sevs := p.events(t, "service_withdrawal")
+	depJW, err := n.JettonWallet(ctx, j.Master, tonDep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		memo, kind, from, currency, master string
+		txOf                               *address.Address
+	}{
+		{memo, "ton", jetAddr, "TON", "", p.app.Wallets.HotWalletAddress()},
+		{memo2, "jetton", tonAddr, "USDT", tonaddr.Format(j.Master, config.Testnet, true), depJW},
+		{memo3, "ton", tonAddr, "TON", "", p.app.Wallets.HotWalletAddress()},
+	} {
+		st := p.waitService(t, c.memo, time.Second)
+		want := map[string]any{"memo": c.memo, "kind": c.kind, "status": "processed", "from": c.from, "currency": c.currency,
+			"amount": st["amount"], "tx_hash": st["tx_hash"], "network_fee": p.txFee(t, c.txOf, st["tx_hash"])}
+		if c.master != "" {
+			want["jetton_master"] = c.master
+		}
+		checkEvent(t, "service withdrawal "+c.memo, sevs["service_withdrawal:"+c.memo+":processed"], want)
 	}
 }

@@ -63,6 +63,10 @@ type masterInfo struct {
 	id       *tonutils.BlockIDExt
 	genUtime uint32
 	tops     []*tonutils.BlockIDExt // workchain-0 shard tops it references
+	// prevRoot is the root hash of the previous masterchain block as this
+	// block names it (prev_ref): the chain of these from the stored cursor
+	// is what makes a block ours, whatever a liteserver claims.
+	prevRoot []byte
 }
 
 func fetchMaster(ctx context.Context, ch Chain, seqno uint32) (*masterInfo, error) {
@@ -81,7 +85,10 @@ func fetchMaster(ctx context.Context, ch Chain, seqno uint32) (*masterInfo, erro
 	if err != nil {
 		return nil, fmt.Errorf("masterchain block %d shard hashes: %w", seqno, err)
 	}
-	m := &masterInfo{id: id, genUtime: blk.BlockInfo.GenUtime}
+	if blk.BlockInfo.PrevRef.Prev1.RootHash == nil {
+		return nil, fmt.Errorf("masterchain block %d has no prev_ref", seqno)
+	}
+	m := &masterInfo{id: id, genUtime: blk.BlockInfo.GenUtime, prevRoot: blk.BlockInfo.PrevRef.Prev1.RootHash}
 	for _, s := range all {
 		if s.Workchain == 0 {
 			m.tops = append(m.tops, s)

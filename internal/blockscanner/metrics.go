@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	lastSeqno, lastUtime, lag, headSeqno prometheus.Gauge
-	blocks, txs, errors, fakes           prometheus.Counter
+	blocks, txs, errors, fakes, unlinked prometheus.Counter
 	deposits                             *prometheus.CounterVec
 }
 
@@ -18,10 +18,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		txs:       prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_scanner_transactions_total", Help: "Shard-block accounts and watched transactions scanned."}),
 		errors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_scanner_errors_total", Help: "Failed scanner steps (retried)."}),
 		fakes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_scanner_fake_jettons_total", Help: "Jetton notifications to deposits from wallets that are not ours (ignored)."}),
-		deposits:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "processor_deposits_total", Help: "Credited deposits by currency."}, []string{"currency"}),
+		unlinked: prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_scanner_unlinked_blocks_total",
+			Help: "Masterchain blocks refused because their prev_ref is not the block before them (a liteserver serving another chain)."}),
+		deposits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "processor_deposits_total", Help: "Credited deposits by currency."}, []string{"currency"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lastSeqno, m.lastUtime, m.lag, m.headSeqno, m.blocks, m.txs, m.errors, m.fakes, m.deposits)
+		reg.MustRegister(m.lastSeqno, m.lastUtime, m.lag, m.headSeqno, m.blocks, m.txs, m.errors, m.fakes, m.unlinked, m.deposits)
 	}
 	return m
 }

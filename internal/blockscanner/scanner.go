@@ -1,6 +1,7 @@
 package blockscanner
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -338,6 +339,10 @@ func (s *Scanner) processBatch(ctx context.Context, cur *cursor, first, last, he
 	if err := s.checkCrash("fetched-masters"); err != nil {
 		return err
 	}
+	if err := checkLinked(cur, masters); err != nil {
+		s.m.unlinked.Inc()
+		return err
+	}
 	if last == head {
 		s.setHead(head, int64(masters[n-1].genUtime))
 	} else {
@@ -394,6 +399,33 @@ func (s *Scanner) processBatch(ctx context.Context, cur *cursor, first, last, he
 	s.m.txs.Add(float64(scanned))
 	if n > 1 || credited > 0 {
 		s.log.Info("scanned", "from", first, "to", last, "head", head, "deposits", credited, "took", time.Since(started).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// errUnlinked says a masterchain block does not name the one before it as
+// its previous block: a liteserver answered with a block of another chain
+// (or a forged one). Nothing of it is committed; the scanner retries.
+var errUnlinked = errors.New("blockscanner: masterchain block does not follow the previous one (prev_ref mismatch): a liteserver served a block of another chain")
+
+// checkLinked checks that each masterchain block's prev_ref is the root
+// hash of the block before it, the first one against the stored cursor.
+// Batch expiry and every credit rest on these blocks, and with Fast
+// proofs the liteserver is otherwise trusted completely.
+func checkLinked(cur *cursor, masters []*masterInfo) error {
+	for i, m := range masters {
+		var want []byte
+		switch {
+		case i > 0:
+			want = masters[i-1].id.RootHash
+		case cur != nil:
+			want = cur.rootHash
+		default:
+			continue
+		}
+		if !bytes.Equal(m.prevRoot, want) {
+			return fmt.Errorf("%w: block %d names prev %x, expected %x", errUnlinked, m.id.SeqNo, m.prevRoot, want)
+		}
 	}
 	return nil
 }

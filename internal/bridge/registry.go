@@ -116,7 +116,7 @@ func (r *Registry) Names() []string { return append([]string(nil), r.names...) }
 // Capabilities lists what p implements, by capability name: "payin",
 // "payout", "status", "balance", "banks", "callback".
 func Capabilities(p Provider) []string {
-	var out []string
+	out := []string{} // never null in JSON
 	if _, ok := p.(PayinCreator); ok {
 		out = append(out, "payin")
 	}

@@ -224,6 +224,21 @@ func LoadDatabaseURL(getenv func(string) string) (string, error) {
 	return u.Reveal(), nil
 }
 
+// LoadKeys reads only what names the processor's wallets (TON_NETWORK,
+// SEED or SEED_FILE, HIGHLOAD_TIMEOUT), for offline commands such as
+// `processor hot-wallet` that need no database or chain.
+func LoadKeys(getenv func(string) string) (*Config, error) {
+	l := newLoader(getenv)
+	c := &Config{}
+	c.Network = l.network()
+	c.Seed, c.SeedFile = l.seed()
+	c.HighloadTimeout = l.highloadTimeout()
+	if len(l.problems) > 0 {
+		return nil, &ValidationError{Problems: l.problems}
+	}
+	return c, nil
+}
+
 // Currencies returns "TON" followed by the jetton symbols in configured order.
 func (c *Config) Currencies() []string {
 	out := []string{TONSymbol}
@@ -444,6 +459,7 @@ func (l *loader) databaseURL() Secret {
 }
 
 func (l *loader) tonConfig(network Network) string {
+	allowHTTP := l.boolean(EnvTONConfigAllowHTTP)
 	v := l.get(EnvTONConfig)
 	if v == "" {
 		if network == Testnet {
@@ -457,6 +473,11 @@ func (l *loader) tonConfig(network Network) string {
 		u, err := url.Parse(v)
 		if err != nil || u.Host == "" {
 			l.problemf(EnvTONConfig, "%s is not a valid http(s) URL", l.quote(EnvTONConfig, v))
+			return ""
+		}
+		if network == Mainnet && strings.HasPrefix(lower, "http://") && !allowHTTP {
+			l.problemf(EnvTONConfig, "%s is plain http on mainnet: anyone on the path could name the liteservers the processor trusts; use https, a file, or set %s=true",
+				l.quote(EnvTONConfig, v), EnvTONConfigAllowHTTP)
 			return ""
 		}
 		name = lower
@@ -959,4 +980,9 @@ func (l *loader) startBlock() uint32 {
 		return 0
 	}
 	return uint32(n)
+}
+
+// boolean reads a true/false variable (default from its Var).
+func (l *loader) boolean(name string) bool {
+	return l.oneOf(name, "true", "false") == "true"
 }

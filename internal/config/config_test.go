@@ -258,6 +258,10 @@ func TestLoadValid(t *testing.T) {
 			name: "local tonsim config URL is accepted on either network",
 			env:  map[string]string{"TON_NETWORK": "testnet", "TON_CONFIG": "http://127.0.0.1:8089/config.json"},
 		},
+		{
+			name: "plain http config on mainnet with the explicit opt-out",
+			env:  map[string]string{"TON_CONFIG": "http://10.0.0.5/global.config.json", "TON_CONFIG_ALLOW_HTTP": "true"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,6 +319,10 @@ func TestLoadInvalid(t *testing.T) {
 			wantVars: []string{"TON_CONFIG"}},
 		{name: "config scheme", env: map[string]string{"TON_CONFIG": "ftp://ton.org/global.config.json"},
 			wantVars: []string{"TON_CONFIG"}},
+		{name: "plain http config on mainnet", env: map[string]string{"TON_CONFIG": "http://config.example/global.config.json"},
+			wantVars: []string{"TON_CONFIG"}, wantText: "TON_CONFIG_ALLOW_HTTP=true"},
+		{name: "allow http is a boolean", env: map[string]string{"TON_CONFIG_ALLOW_HTTP": "yes please"},
+			wantVars: []string{"TON_CONFIG_ALLOW_HTTP"}},
 
 		{name: "both SEED and SEED_FILE", env: map[string]string{"SEED_FILE": "/run/secrets/seed"},
 			wantVars: []string{"SEED"}},
@@ -659,7 +667,7 @@ func TestVariablesDocumentEverything(t *testing.T) {
 		}
 	}
 	// The brief's list; a variable added to Load must be added here too.
-	want := []string{"DATABASE_URL", "TON_NETWORK", "TON_CONFIG", "SEED", "SEED_FILE", "API_TOKEN", "API_TOKENS",
+	want := []string{"DATABASE_URL", "TON_NETWORK", "TON_CONFIG", "TON_CONFIG_ALLOW_HTTP", "SEED", "SEED_FILE", "API_TOKEN", "API_TOKENS",
 		"API_LISTEN", "JETTONS", "TON_SWEEP_THRESHOLD", "ALLOWABLE_LAG", "WEBHOOK_URL", "WEBHOOK_SECRET",
 		"COLD_WALLET", "HOT_WALLET_MIN_BALANCE", "HOT_WALLET_MAX_BALANCE", "HOT_WALLET_RESIDUAL",
 		"INCOME_COUNTING_SIDE", "LOG_FORMAT", "LOG_LEVEL", "SCANNER_START_BLOCK", "WITHDRAWAL_BATCH_INTERVAL", "HIGHLOAD_TIMEOUT",

@@ -20,6 +20,7 @@ const (
 	EnvDatabaseURL             = "DATABASE_URL"
 	EnvTONNetwork              = "TON_NETWORK"
 	EnvTONConfig               = "TON_CONFIG"
+	EnvTONConfigAllowHTTP      = "TON_CONFIG_ALLOW_HTTP"
 	EnvSeed                    = "SEED"
 	EnvSeedFile                = "SEED_FILE"
 	EnvAPIToken                = "API_TOKEN"
@@ -62,7 +63,9 @@ var variables = []Var{
 		Description: "mainnet or testnet. Addresses and TON_CONFIG must match it."},
 	{Name: EnvTONConfig,
 		Description: "Path or http(s) URL of the network's global config JSON. Default: " +
-			MainnetConfigURL + " on mainnet, " + TestnetConfigURL + " on testnet."},
+			MainnetConfigURL + " on mainnet, " + TestnetConfigURL + " on testnet. On mainnet a URL must be https: the config names the liteservers and their keys, so whoever can alter it in transit chooses the chain the processor believes."},
+	{Name: EnvTONConfigAllowHTTP, Default: "false",
+		Description: "true allows a plain http:// TON_CONFIG on mainnet (e.g. a config server on a private network you trust). Leave false otherwise."},
 	{Name: EnvSeed, Secret: true,
 		Description: "24-word TON mnemonic of all wallets (hot and deposits). Set exactly one of SEED and SEED_FILE."},
 	{Name: EnvSeedFile,

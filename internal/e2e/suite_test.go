@@ -235,7 +235,7 @@ func (p *processor) do(t *testing.T, method, path string, body any) (int, map[st
 	req, _ := http.NewRequest(method, p.url+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openAPIClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

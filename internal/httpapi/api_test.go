@@ -368,12 +368,19 @@ func TestValidationErrors(t *testing.T) {
 		{"zero", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["amount"] = "0" }), "greater than zero"},
 		{"leading zero", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["amount"] = "0100" }), "leading zeros"},
 		{"over 2^120-1", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["amount"] = "1329227995784915872903807060280344576" }), "2^120-1"},
+		// Ambiguous bodies: encoding/json would keep the last value.
+		{"duplicated amount", "POST", "/v1/withdrawal/send", `{"user_id":"1","query_id":"dup","currency":"TON","amount":"100","amount":"200","destination":"` + dest + `"}`, `field "amount" appears more than once`},
+		{"duplicated key differing in case", "POST", "/v1/withdrawal/send", `{"user_id":"1","query_id":"dup","currency":"TON","amount":"100","Amount":"200","destination":"` + dest + `"}`, `appears more than once`},
+		{"duplicated user_id on address/new", "POST", "/v1/address/new", `{"user_id":"1","currency":"TON","user_id":"2"}`, `field "user_id" appears more than once`},
 		// Addresses.
 		{"missing destination", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { delete(b, "destination") }), "destination is required"},
 		{"raw destination", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["destination"] = "0:" + strings.Repeat("77", 32) }), "destination is a raw address"},
 		{"bad checksum", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["destination"] = dest[:47] + "A" }), "destination has a wrong checksum"},
 		{"short destination", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["destination"] = dest[:40] }), "must be 48 characters"},
 		{"destination is the hot wallet", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["destination"] = friendly(0xAA, true, true) }), "hot wallet"},
+		{"masterchain destination", "POST", "/v1/withdrawal/send", send(func(b map[string]any) {
+			b["destination"] = address.NewAddress(0, 255, acct(0x42)).Bounce(true).Testnet(true).String()
+		}), "only workchain 0"},
 		{"destination is a deposit", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["destination"] = tonDeposit }), "deposit address"},
 		// Comments.
 		{"both comments", "POST", "/v1/withdrawal/send", send(func(b map[string]any) { b["comment"], b["binary_comment"] = "hi", "ff" }), "not both"},
@@ -385,7 +392,6 @@ func TestValidationErrors(t *testing.T) {
 		// Service withdrawals.
 		{"service from missing", "POST", "/v1/withdrawal/service/ton", map[string]any{}, "from is required"},
 		{"service from not ours", "POST", "/v1/withdrawal/service/ton", map[string]any{"from": dest}, "not a deposit address"},
-		{"service from TON deposit", "POST", "/v1/withdrawal/service/ton", map[string]any{"from": tonDeposit}, "jetton deposit"},
 		{"service jetton bad master", "POST", "/v1/withdrawal/service/jetton", map[string]any{"owner": tonDeposit, "jetton_master": "EQxyz"}, "jetton_master must be 48"},
 		{"service jetton missing owner", "POST", "/v1/withdrawal/service/jetton", map[string]any{"jetton_master": dest}, "owner is required"},
 		{"memo not a UUID", "GET", "/v1/withdrawal/service/status?memo=abc", nil, "memo must be a UUID"},

@@ -113,7 +113,61 @@ func decodeBody(c echo.Context, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apierr.BadRequest("request body must be a single JSON object, found more after it")
 	}
-	return nil
+	return duplicateKeys(body)
+}
+
+// duplicateKeys refuses an object with a key given twice at any depth: in
+// a money API {"amount":"100","amount":"200"} is ambiguous (encoding/json
+// silently keeps the last). Keys are compared case-insensitively, as
+// encoding/json matches them to fields.
+func duplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		seen     map[string]bool
+		isObject bool
+		wantKey  bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return apierr.BadRequest("request body is not valid JSON: %v", err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.isObject && top.wantKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			key := strings.ToLower(tok.(string))
+			if top.seen[key] {
+				return apierr.BadRequest("field %q appears more than once in one object; send each field once", tok)
+			}
+			top.seen[key] = true
+			top.wantKey = false
+			continue
+		}
+		if top != nil && top.isObject {
+			top.wantKey = true // this token is a value (or opens one)
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{':
+				stack = append(stack, &frame{seen: map[string]bool{}, isObject: true, wantKey: true})
+			case '[':
+				stack = append(stack, &frame{})
+			case ']':
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
 }
 
 func bodyError(err error, dst any) error {

@@ -273,7 +273,7 @@ func (a *testAPI) do(method, target, token string, body io.Reader, header ...str
 		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
-	a.e.ServeHTTP(rec, req)
+	a.serve(rec, req)
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 

@@ -1,5 +1,6 @@
 // Package httpapi serves the processor's HTTP API (the contract is
-// api/openapi.yaml, after ../shared/specs/processor-api.txt) with echo.
+// api/openapi.yaml, described for people in docs/API.md; compatible with
+// the processor API of gobicycle/bicycle) with echo.
 //
 // Handlers depend only on the small interfaces declared here, so nothing
 // imports this package: cmd/processor plugs in wallets, the TON DNS
@@ -238,6 +239,11 @@ func New(opts Options) (*echo.Echo, error) {
 		auth := func(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(s.rateLimit(next)) }
 		if err := opts.Mount(e, auth); err != nil {
 			return nil, fmt.Errorf("httpapi: mount: %w", err)
+		}
+		// Mounted routes are labelled by their templates too; only
+		// requests no route matched are "unmatched".
+		for _, r := range e.Routes() {
+			s.routePaths[r.Path] = true
 		}
 	}
 	return e, nil

@@ -80,7 +80,11 @@ func TestOneHolderAndTakeoverWithoutOverlap(t *testing.T) {
 	}
 	terminate := func() {
 		t.Helper()
-		if _, err := db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
+		// Only this test's database, never the caller's own session: other
+		// packages' tests share the server and hold advisory locks too.
+		if _, err := db.Exec(context.Background(), `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
+			  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 			t.Fatal(err)
 		}
 	}

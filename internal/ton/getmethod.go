@@ -49,22 +49,55 @@ func (c *Client) JettonWalletAddress(ctx context.Context, master, owner *address
 	res, err := c.RunGetMethod(ctx, nil, master, "get_wallet_address", arg.EndCell().BeginParse())
 	if err != nil {
 		if IsNotInitialized(err) {
-			return nil, fmt.Errorf("ton: jetton master %s is not deployed: %w", master.StringRaw(), err)
+			return nil, fmt.Errorf("ton: jetton master %s is not deployed: %w", master.StringRaw(), errors.Join(ErrNotJettonMaster, err))
+		}
+		if isExecError(err) {
+			return nil, fmt.Errorf("ton: %s cannot answer get_wallet_address: %w", master.StringRaw(), errors.Join(ErrNotJettonMaster, err))
 		}
 		return nil, err
 	}
 	s, err := res.Slice(0)
 	if err != nil {
-		return nil, fmt.Errorf("ton: get_wallet_address on %s returned no slice: %w", master.StringRaw(), err)
+		return nil, fmt.Errorf("ton: get_wallet_address on %s returned no slice: %w", master.StringRaw(), errors.Join(ErrNotJettonMaster, err))
 	}
 	w, err := s.LoadAddr()
 	if err != nil {
-		return nil, fmt.Errorf("ton: get_wallet_address on %s returned no address: %w", master.StringRaw(), err)
+		return nil, fmt.Errorf("ton: get_wallet_address on %s returned no address: %w", master.StringRaw(), errors.Join(ErrNotJettonMaster, err))
 	}
 	if w.Type() != address.StdAddress || (w.Workchain() != 0 && w.Workchain() != address.MasterchainID) {
-		return nil, fmt.Errorf("ton: get_wallet_address on %s returned %s, not a basechain or masterchain address", master.StringRaw(), w.StringRaw())
+		return nil, fmt.Errorf("ton: get_wallet_address on %s returned %s, not a basechain or masterchain address: %w", master.StringRaw(), w.StringRaw(), ErrNotJettonMaster)
 	}
 	return w, nil
+}
+
+// ErrNotJettonMaster marks answers of a contract that is not a jetton
+// master: not deployed, a get method that fails (e.g. exit code 11, no
+// such method) or returns the wrong shape. It is the caller's mistake, not
+// a chain failure.
+var ErrNotJettonMaster = errors.New("not a jetton master")
+
+// isExecError reports whether err is a get method's non-zero exit code
+// (the contract ran and refused), as opposed to a network failure.
+func isExecError(err error) bool {
+	var e tonutils.ContractExecError
+	return errors.As(err, &e)
+}
+
+// JettonTotalSupply returns a jetton master's total_supply
+// (get_jetton_data, first value) at the current head.
+func (c *Client) JettonTotalSupply(ctx context.Context, master *address.Address) (*big.Int, error) {
+	res, err := c.RunGetMethod(ctx, nil, master, "get_jetton_data")
+	if err != nil {
+		if isExecError(err) {
+			return nil, fmt.Errorf("ton: %s cannot answer get_jetton_data: %w", master.StringRaw(), errors.Join(ErrNotJettonMaster, err))
+		}
+		return nil, err
+	}
+	v, err := res.Int(0)
+	if err != nil || v.Sign() < 0 {
+		return nil, fmt.Errorf("ton: get_jetton_data on %s returned no total supply (%v): %w", master.StringRaw(), err, ErrNotJettonMaster)
+	}
+	return v, nil
 }
 
 // JettonBalance returns a jetton wallet's balance in jetton base units

@@ -23,7 +23,8 @@ import (
 // README repeats it.
 const ControlDoc = `Control API (JSON; amounts are nanoton or jetton base units as decimal strings):
   GET  /config.json                         global config for tonutils-go (liteservers)
-  GET  /status                              masterchain seqno, shards, queue, tx count, faults
+  GET  /status                              masterchain seqno, shards, queue, tx count, faults,
+                                            liteservers (address, lag, the seqno each serves)
   POST /faucet {"address","amount","bounce","comment"}
                                             TON from the genesis wallet; answers once final:
                                             {"tx_hash","lt","account","master_seqno"}
@@ -39,7 +40,9 @@ const ControlDoc = `Control API (JSON; amounts are nanoton or jetton base units 
   POST /shards/merge {"shard"}              merge shard with its sibling
   POST /faults {"mode","duration","delay"}  mode: drop | stall | delay | error | lose_externals
                                             (liteserver) or stop_blocks; duration/delay as Go durations
-  DELETE /faults                            clear faults
+  POST /faults/lag {"node","blocks"}        liteserver node (index in config.json) lags that many
+                                            masterchain blocks behind; 0 catches it up
+  DELETE /faults                            clear faults (and lags)
   GET  /accounts/{address}                  {"address","status","balance","last_tx_lt","last_tx_hash"}
   POST /bulk {"transfers":[{"address","amount","comment"}]}
                                             bulk mode: natively built credits to accounts
@@ -103,9 +106,9 @@ func (n *Network) ControlHandler() http.Handler {
 	handle("POST /shards/split", func(r *http.Request) (any, error) { return n.apiShard(r, n.Chain.Split) })
 	handle("POST /shards/merge", func(r *http.Request) (any, error) { return n.apiShard(r, n.Chain.Merge) })
 	handle("POST /faults", n.apiFaults)
+	handle("POST /faults/lag", n.apiLag)
 	handle("DELETE /faults", func(r *http.Request) (any, error) {
-		n.Faults.Clear()
-		n.PauseBlocks(0)
+		n.ClearFaults()
 		return map[string]string{"status": "cleared"}, nil
 	})
 	handle("GET /accounts/{address}", n.apiAccount)
@@ -428,11 +431,30 @@ func (n *Network) apiFaults(r *http.Request) (any, error) {
 		if err := n.Faults.Inject(mode, d, delay); err != nil {
 			return nil, badRequest("%v (or stop_blocks)", err)
 		}
-		if mode == liteserver.FaultDrop && n.Lite != nil {
-			n.Lite.DropConnections()
+		if mode == liteserver.FaultDrop {
+			n.dropConnections()
 		}
 	}
 	return map[string]any{"mode": req.Mode, "until": time.Now().Add(d).UTC().Format(time.RFC3339Nano)}, nil
+}
+
+func (n *Network) apiLag(r *http.Request) (any, error) {
+	var req struct {
+		Node   *int `json:"node"`
+		Blocks *int `json:"blocks"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Node == nil || req.Blocks == nil {
+		return nil, badRequest("node and blocks are required")
+	}
+	if err := n.SetLag(*req.Node, *req.Blocks); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	nd := n.Nodes[*req.Node]
+	return map[string]any{"node": *req.Node, "liteserver": nd.URL, "blocks": *req.Blocks,
+		"master_seqno": nd.Handler.Head().ID.SeqNo}, nil
 }
 
 func (n *Network) apiAccount(r *http.Request) (any, error) {
@@ -464,9 +486,14 @@ func (n *Network) apiStatus(r *http.Request) (any, error) {
 	for _, f := range n.Faults.Active() {
 		faults = append(faults, map[string]string{"mode": string(f.Mode), "until": f.Until.UTC().Format(time.RFC3339Nano)})
 	}
+	nodes := make([]map[string]any, len(n.Nodes))
+	for i, nd := range n.Nodes {
+		nodes[i] = map[string]any{"node": i, "address": nd.URL, "lag_blocks": nd.Handler.Lag(),
+			"master_seqno": nd.Handler.Head().ID.SeqNo}
+	}
 	return map[string]any{"master_seqno": last.ID.SeqNo, "gen_utime": last.GenUtime, "shards": shardList(n.Chain.Shards()),
 		"queue": n.Chain.QueueLen(), "transactions": n.Chain.TxCount(), "faults": faults, "manual": n.opts.Manual,
-		"liteserver": n.LiteURL, "genesis": friendly(n.Genesis.WalletAddress())}, nil
+		"liteserver": n.LiteURL, "liteservers": nodes, "genesis": friendly(n.Genesis.WalletAddress())}, nil
 }
 
 func (n *Network) apiBulk(r *http.Request) (any, error) {

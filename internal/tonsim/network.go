@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,15 +42,21 @@ type Options struct {
 	BlockInterval time.Duration // default 1s
 	Manual        bool          // produce blocks only when asked
 	LiteAddr      string        // ADNL liteserver listen address; "" = none
-	Logger        *slog.Logger
-	// LiteKeySeed fixes the liteserver identity (32 bytes) so a restarted
-	// network keeps its global config; random when nil (or restored from
-	// StateDir).
+	// LiteServers is the number of liteserver nodes (default 1), each with
+	// its own identity and view of the chain so that one can lag behind
+	// (SetLag). With LiteAddr node i listens on LiteAddr's port + i (on a
+	// free port of its own when that port is 0); the global config lists
+	// them all.
+	LiteServers int
+	Logger      *slog.Logger
+	// LiteKeySeed fixes the liteserver identities (32 bytes; node 0's key,
+	// the other nodes derive theirs) so a restarted network keeps its
+	// global config; random when nil (or restored from StateDir).
 	LiteKeySeed []byte
 	// Advertise is the host:port written into the global config (default:
 	// the bound liteserver address); set it when clients reach the server
 	// under another address, e.g. a container name. Hostnames are resolved
-	// to IPv4 when the config is built.
+	// to IPv4 when the config is built. Node i is advertised on port + i.
 	Advertise string
 	// StateDir keeps the chain across restarts; "" keeps it in memory.
 	StateDir string
@@ -71,10 +78,12 @@ type Contracts struct {
 // Network is a running simulated TON network.
 type Network struct {
 	Chain   *chain.Chain
-	Handler *liteserver.Handler
-	Faults  *liteserver.Faults
-	Lite    *liteserver.Server // nil without LiteAddr
-	LiteURL string             // bound liteserver address
+	Handler *liteserver.Handler // node 0's
+	Faults  *liteserver.Faults  // in force on every node
+	Lite    *liteserver.Server  // node 0's; nil without LiteAddr
+	LiteURL string              // node 0's bound liteserver address
+	// Nodes are the liteserver nodes, Options.LiteServers of them.
+	Nodes []*LiteNode
 	// API is a tonutils-go client over the in-process liteserver.
 	API      ton.APIClientWrapped
 	DNS      *dns.Resolver
@@ -94,6 +103,17 @@ type Network struct {
 	saveMu      sync.Mutex
 	liteSeed    []byte
 }
+
+// LiteNode is one liteserver of the network.
+type LiteNode struct {
+	Handler *liteserver.Handler
+	Server  *liteserver.Server // nil without Options.LiteAddr
+	URL     string             // bound address; "" without Options.LiteAddr
+	key     ed25519.PrivateKey
+}
+
+// MaxLag is the most masterchain blocks SetLag lets a node fall behind.
+const MaxLag = 10000
 
 // Jetton is a jetton master deployed on the network.
 type Jetton struct {
@@ -119,6 +139,12 @@ func Start(ctx context.Context, exec chain.Executor, code Contracts, opts Option
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.LiteServers == 0 {
+		opts.LiteServers = 1
+	}
+	if opts.LiteServers < 0 || opts.LiteServers > 16 {
+		return nil, fmt.Errorf("liteservers must be between 1 and 16, got %d", opts.LiteServers)
 	}
 	if code.Config == nil || code.JettonMinterCode == nil || code.JettonWalletCode == nil {
 		return nil, errors.New("tonsim needs the emulator's config and the jetton codes")
@@ -187,15 +213,16 @@ func Start(ctx context.Context, exec chain.Executor, code Contracts, opts Option
 			return nil, err
 		}
 	}
-	n.Handler = liteserver.NewHandler(n.Chain)
-	n.API = ton.NewAPIClient(liteserver.NewClient(n.Handler, nil), ton.ProofCheckPolicyFast)
-	if opts.LiteAddr != "" {
-		liteclient.Logger = func(...any) {} // the transport logs every disconnect to stderr
-		n.Lite = liteserver.NewServer(n.Handler, n.Faults, ed25519.NewKeyFromSeed(n.liteSeed))
-		if n.LiteURL, err = n.Lite.Listen(opts.LiteAddr); err != nil {
-			return nil, err
+	if err := n.startNodes(); err != nil {
+		for _, nd := range n.Nodes {
+			if nd.Server != nil {
+				_ = nd.Server.Close()
+			}
 		}
+		return nil, err
 	}
+	n.Handler, n.Lite, n.LiteURL = n.Nodes[0].Handler, n.Nodes[0].Server, n.Nodes[0].URL
+	n.API = ton.NewAPIClient(liteserver.NewClient(n.Handler, nil), ton.ProofCheckPolicyFast)
 	if !opts.Manual {
 		n.wg.Add(1)
 		go n.blockLoop()
@@ -210,12 +237,104 @@ func Start(ctx context.Context, exec chain.Executor, code Contracts, opts Option
 	return n, nil
 }
 
+// startNodes creates the liteserver nodes and, with LiteAddr, listens.
+func (n *Network) startNodes() error {
+	host, port := "", 0
+	if n.opts.LiteAddr != "" {
+		liteclient.Logger = func(...any) {} // the transport logs every disconnect to stderr
+		h, p, err := net.SplitHostPort(n.opts.LiteAddr)
+		if err != nil {
+			return fmt.Errorf("liteserver address %q: %w", n.opts.LiteAddr, err)
+		}
+		host = h
+		if p == "" {
+			p = "0"
+		}
+		if port, err = strconv.Atoi(p); err != nil || port < 0 || port+n.opts.LiteServers-1 > 65535 {
+			return fmt.Errorf("liteserver address %q: bad port", n.opts.LiteAddr)
+		}
+	}
+	for i := 0; i < n.opts.LiteServers; i++ {
+		nd := &LiteNode{Handler: liteserver.NewHandler(n.Chain), key: nodeKey(n.liteSeed, i)}
+		n.Nodes = append(n.Nodes, nd)
+		if n.opts.LiteAddr == "" {
+			continue
+		}
+		p := port
+		if p != 0 {
+			p += i
+		}
+		nd.Server = liteserver.NewServer(nd.Handler, n.Faults, nd.key)
+		var err error
+		if nd.URL, err = nd.Server.Listen(net.JoinHostPort(host, strconv.Itoa(p))); err != nil {
+			return fmt.Errorf("liteserver node %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// nodeKey is node i's identity: node 0 keeps the seed itself (the key
+// single-node networks always had), the others derive theirs from it, so a
+// restarted network keeps its global config.
+func nodeKey(seed []byte, i int) ed25519.PrivateKey {
+	if i == 0 {
+		return ed25519.NewKeyFromSeed(seed)
+	}
+	d := sha256.Sum256(append([]byte(fmt.Sprintf("tonsim liteserver node %d:", i)), seed...))
+	return ed25519.NewKeyFromSeed(d[:])
+}
+
+// SetLag makes liteserver node lag blocks masterchain blocks behind the
+// chain, 0 to catch up: a stale node in a client's pool. It answers
+// getMasterchainInfo with the older block, reads accounts and runs get
+// methods as of it, answers requests for blocks it does not have yet with
+// LSError 651 ("block is not applied"), makes waitMasterchainSeqno wait
+// until it has the block, and checks sendMessage against its stale state.
+func (n *Network) SetLag(node, blocks int) error {
+	if node < 0 || node >= len(n.Nodes) {
+		return fmt.Errorf("no liteserver node %d (the network has %d)", node, len(n.Nodes))
+	}
+	if blocks < 0 || blocks > MaxLag {
+		return fmt.Errorf("lag must be between 0 and %d blocks, got %d", MaxLag, blocks)
+	}
+	n.Nodes[node].Handler.SetLag(uint32(blocks))
+	return nil
+}
+
+// ClearFaults clears the liteserver faults, the node lags and a block
+// production pause.
+func (n *Network) ClearFaults() {
+	n.Faults.Clear()
+	for _, nd := range n.Nodes {
+		nd.Handler.SetLag(0)
+	}
+	n.PauseBlocks(0)
+}
+
+// dropConnections closes every client connection on every node.
+func (n *Network) dropConnections() {
+	for _, nd := range n.Nodes {
+		if nd.Server != nil {
+			nd.Server.DropConnections()
+		}
+	}
+}
+
 // networkConfig is the emulator's default config with the DNS root (param
-// 4) and the testnet global id (param 19).
+// 4), the testnet global id (param 19) and, when the snapshot lacks it, the
+// message size limits (param 43) at mainnet's values, so that the emulator
+// and tonsim's liteserver read the limits from the config as nodes do.
 func networkConfig(base *cell.Cell, r *dns.Resolver) (*cell.Cell, error) {
 	d := base.AsDict(32).Copy()
 	set := func(k int64, v *cell.Cell) error {
 		return d.SetIntKey(big.NewInt(k), cell.BeginCell().MustStoreRef(v).EndCell())
+	}
+	if _, err := d.LoadValueByIntKey(big.NewInt(43)); errors.Is(err, cell.ErrNoSuchKeyInDict) {
+		if err := set(43, chain.DefaultSizeLimits().Cell()); err != nil {
+			return nil, fmt.Errorf("config param 43: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("config param 43: %w", err)
 	}
 	if err := set(4, cell.BeginCell().MustStoreSlice(r.Address.Data(), 256).EndCell()); err != nil {
 		return nil, fmt.Errorf("config param 4: %w", err)
@@ -248,8 +367,10 @@ func (n *Network) Close() error {
 	close(n.stopping)
 	n.wg.Wait()
 	var errs []error
-	if n.Lite != nil {
-		errs = append(errs, n.Lite.Close())
+	for _, nd := range n.Nodes {
+		if nd.Server != nil {
+			errs = append(errs, nd.Server.Close())
+		}
 	}
 	errs = append(errs, n.Save())
 	return errors.Join(errs...)
@@ -311,16 +432,21 @@ func (n *Network) PauseBlocks(d time.Duration) {
 	n.mu.Unlock()
 }
 
-// GlobalConfig is the config to connect to the ADNL liteserver with.
+// GlobalConfig is the config to connect to the ADNL liteservers with: every
+// node, node 0 first.
 func (n *Network) GlobalConfig() (*liteclient.GlobalConfig, error) {
 	if n.Lite == nil {
 		return nil, errors.New("the liteserver is not listening")
 	}
-	addr := n.LiteURL
+	var advHost string
+	advPort := 0
 	if n.opts.Advertise != "" {
 		host, port, err := net.SplitHostPort(n.opts.Advertise)
 		if err != nil {
 			return nil, fmt.Errorf("advertise address: %w", err)
+		}
+		if advPort, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("advertise address: bad port %q", port)
 		}
 		ips, err := net.LookupIP(host)
 		if err != nil {
@@ -328,12 +454,20 @@ func (n *Network) GlobalConfig() (*liteclient.GlobalConfig, error) {
 		}
 		for _, ip := range ips {
 			if ip.To4() != nil {
-				addr = net.JoinHostPort(ip.String(), port)
+				advHost = ip.String()
 				break
 			}
 		}
 	}
-	return liteserver.GlobalConfig(addr, n.Lite.PublicKey())
+	servers := make([]liteserver.Endpoint, len(n.Nodes))
+	for i, nd := range n.Nodes {
+		addr := nd.URL
+		if advHost != "" {
+			addr = net.JoinHostPort(advHost, strconv.Itoa(advPort+i))
+		}
+		servers[i] = liteserver.Endpoint{Addr: addr, Key: nd.Server.PublicKey()}
+	}
+	return liteserver.GlobalConfig(servers...)
 }
 
 // SendFromGenesis signs one highload external with msgs and submits it.

@@ -528,6 +528,9 @@ func TestControlAPIRejectsBadInput(t *testing.T) {
 		{"unknown shard", "/shards/split", map[string]any{"shard": "1000000000000000"}},
 		{"bad fault", "/faults", map[string]any{"mode": "explode", "duration": "1s"}},
 		{"bad duration", "/faults", map[string]any{"mode": "drop", "duration": "forever"}},
+		{"lag on a missing node", "/faults/lag", map[string]any{"node": 1, "blocks": 5}},
+		{"negative lag", "/faults/lag", map[string]any{"node": 0, "blocks": -1}},
+		{"lag without node", "/faults/lag", map[string]any{"blocks": 5}},
 		{"bad block count", "/blocks", map[string]any{"count": -1}},
 		{"bulk to nobody", "/bulk", map[string]any{"transfers": []any{}}},
 	}

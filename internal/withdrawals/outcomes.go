@@ -15,6 +15,7 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/ton-custody/processor/internal/blockscanner"
+	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/notify"
 )
 
@@ -40,12 +41,14 @@ type Outcomes struct {
 	db      *pgxpool.Pool
 	hot     *address.Address
 	jettons map[[32]byte]string // hot jetton wallet -> symbol
+	ev      eventFormat
 	log     *slog.Logger
 }
 
-// NewOutcomes creates the hook.
-func NewOutcomes(db *pgxpool.Pool, hot *address.Address, jettons map[string]Jetton, log *slog.Logger) *Outcomes {
-	o := &Outcomes{db: db, hot: hot, jettons: map[[32]byte]string{}, log: log}
+// NewOutcomes creates the hook; network is how webhook events print
+// addresses.
+func NewOutcomes(db *pgxpool.Pool, hot *address.Address, jettons map[string]Jetton, network config.Network, log *slog.Logger) *Outcomes {
+	o := &Outcomes{db: db, hot: hot, jettons: map[[32]byte]string{}, ev: newEventFormat(network, jettons), log: log}
 	for sym, j := range jettons {
 		var k [32]byte
 		copy(k[:], j.HotJettonWallet.Data())
@@ -155,14 +158,31 @@ func (o *Outcomes) hotTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observe
 		if body == nil {
 			return nil
 		}
+		var queryID int32
+		var wids []int64
 		err := tx.QueryRow(ctx, `UPDATE hot_batches SET state = 'confirmed', tx_hash = $2, tx_lt = $3, confirmed_at = now()
-			WHERE message_hash = $1 AND state = 'sent' RETURNING id`, body.Hash(), ob.Tx.Hash, int64(ob.Tx.LT)).Scan(&batchID)
+			WHERE message_hash = $1 AND state = 'sent' RETURNING id, query_id,
+			ARRAY(SELECT withdrawal_id FROM hot_batch_items WHERE batch_id = hot_batches.id AND withdrawal_id IS NOT NULL ORDER BY msg_index)`,
+			body.Hash(), ob.Tx.Hash, int64(ob.Tx.LT)).Scan(&batchID, &queryID, &wids)
+		if err == nil {
+			o.log.Info("withdrawal batch confirmed", "batch_id", batchID, "highload_query_id", queryID,
+				"tx_hash", hex.EncodeToString(ob.Tx.Hash), "withdrawal_ids", wids, "count", len(wids))
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
-			// Already confirmed (a redone scanner batch), expired (cannot
-			// be: expiry waits for the cursor to pass), or not ours.
-			err = tx.QueryRow(ctx, `SELECT id FROM hot_batches WHERE message_hash = $1`, body.Hash()).Scan(&batchID)
+			// Already confirmed (a redone scanner batch), expired, or not
+			// ours. Expired must not happen (expiry waits for the cursor to
+			// pass the batch's timeout): if it does, expiry rested on wrong
+			// chain data and the batch's withdrawals, returned to pending,
+			// may be paid twice. The hot wallet stops until a person looks.
+			var state string
+			err = tx.QueryRow(ctx, `SELECT id, state FROM hot_batches WHERE message_hash = $1`, body.Hash()).Scan(&batchID, &state)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
+			}
+			if err == nil && state == "expired" {
+				if err := o.haltOnExpiredExecuted(ctx, tx, batchID, ob.Tx.Hash); err != nil {
+					return err
+				}
 			}
 		}
 		if err != nil {
@@ -286,7 +306,7 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 				_, err = tx.Exec(ctx, `UPDATE sweeps SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'topping_up'`,
 					*sweepID, "gas top-up: "+skipped)
 			case "service":
-				err = failService(ctx, tx, *serviceID, "gas top-up: "+skipped)
+				err = failService(ctx, tx, o.ev, *serviceID, "gas top-up: "+skipped)
 			case "cold":
 				_, err = tx.Exec(ctx, `UPDATE cold_transfers SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'processing'`,
 					*coldID, skipped)
@@ -312,9 +332,13 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 			continue // gas for a deposit wallet: the worker waits for it there
 		}
 		wid := *widp
-		if _, err := tx.Exec(ctx, `UPDATE withdrawals SET tx_hash = $2 WHERE id = $1 AND state = 'processing'`, wid, ob.Tx.Hash); err != nil {
-			return err
+		// The fee is this transaction's: a TON payment settles later, in
+		// the destination's transaction, where it is no longer known.
+		if _, err := tx.Exec(ctx, `UPDATE withdrawals SET tx_hash = $2, network_fee = $3::numeric WHERE id = $1 AND state = 'processing'`,
+			wid, ob.Tx.Hash, txFee(ob.Tx)); err != nil {
+			return fmt.Errorf("withdrawal %d sent: %w", wid, err)
 		}
+		o.log.Debug("withdrawal message sent by the hot wallet", "withdrawal_id", wid, "batch_id", batchID, "tx_hash", hex.EncodeToString(ob.Tx.Hash))
 	}
 	return nil
 }
@@ -342,10 +366,12 @@ func (o *Outcomes) destinationTx(ctx context.Context, tx pgx.Tx, ob blockscanner
 	}
 	d, ok := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
 	if ok && d.BouncePhase != nil {
-		return o.failEvent(ctx, tx, wid, "bounced: the destination did not accept the payment and it returned to the hot wallet")
+		return o.failEvent(ctx, tx, wid, reasonBounced)
 	}
-	return o.processedEvent(ctx, tx, wid, nil)
+	return o.processedEvent(ctx, tx, wid, nil, "")
 }
+
+const reasonBounced = "bounced: the destination did not accept the payment and it returned to the hot wallet"
 
 // jettonTx settles a jetton payment by the hot jetton wallet's transfer.
 func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
@@ -383,7 +409,7 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 		}
 		return o.failEvent(ctx, tx, wid, fmt.Sprintf("jetton transfer failed in the hot jetton wallet (exit code %d)", code))
 	}
-	return o.processedEvent(ctx, tx, wid, ob.Tx.Hash)
+	return o.processedEvent(ctx, tx, wid, ob.Tx.Hash, txFee(ob.Tx))
 }
 
 func (o *Outcomes) fail(ctx context.Context, tx pgx.Tx, wid int64, reason string) error {
@@ -395,43 +421,66 @@ func (o *Outcomes) fail(ctx context.Context, tx pgx.Tx, wid int64, reason string
 	return err
 }
 
-// WithdrawalEvent is the webhook payload of a withdrawal outcome.
-type WithdrawalEvent struct {
-	ID      int64  `json:"id"`
-	UserID  string `json:"user_id"`
-	QueryID string `json:"query_id"`
-	Status  string `json:"status"`
-	TxHash  string `json:"tx_hash,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-}
-
 func (o *Outcomes) failEvent(ctx context.Context, tx pgx.Tx, wid int64, reason string) ([]notify.Event, error) {
-	var ev WithdrawalEvent
-	var txh []byte
-	err := tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'processing'
-		RETURNING user_id, query_id, tx_hash`, wid, reason).Scan(&ev.UserID, &ev.QueryID, &txh)
+	ev, batchID, err := o.ev.scanWithdrawal(tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'failed', fail_reason = $2
+		WHERE id = $1 AND state = 'processing' RETURNING `+withdrawalEventColumns, wid, reason))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil // settled before (a redone scanner batch)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fail withdrawal %d: %w", wid, err)
 	}
-	ev.ID, ev.Status, ev.Reason, ev.TxHash = wid, string(StateFailed), reason, hex.EncodeToString(txh)
+	ev.ID, ev.Status, ev.Reason = wid, string(StateFailed), reason
+	msg := "withdrawal failed"
+	if reason == reasonBounced {
+		msg = "withdrawal bounced"
+	}
+	o.log.Warn(msg, append(withdrawalAttrs(wid, batchID, ev), "reason", reason)...)
 	return []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:failed", wid), Payload: ev}}, nil
 }
 
-func (o *Outcomes) processedEvent(ctx context.Context, tx pgx.Tx, wid int64, txHash []byte) ([]notify.Event, error) {
-	var ev WithdrawalEvent
-	var txh []byte
-	err := tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'processed', tx_hash = coalesce($2, tx_hash)
-		WHERE id = $1 AND state = 'processing' AND coalesce($2, tx_hash) IS NOT NULL RETURNING user_id, query_id, tx_hash`,
-		wid, txHash).Scan(&ev.UserID, &ev.QueryID, &txh)
+// processedEvent settles a withdrawal. txHash and fee, when given, name the
+// settling transaction (jettons); otherwise the hot wallet's stays.
+func (o *Outcomes) processedEvent(ctx context.Context, tx pgx.Tx, wid int64, txHash []byte, fee string) ([]notify.Event, error) {
+	var feeArg *string
+	if txHash != nil {
+		feeArg = &fee
+	}
+	ev, batchID, err := o.ev.scanWithdrawal(tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'processed', tx_hash = coalesce($2, tx_hash),
+		network_fee = CASE WHEN $2::bytea IS NULL THEN network_fee ELSE $3::numeric END
+		WHERE id = $1 AND state = 'processing' AND coalesce($2, tx_hash) IS NOT NULL RETURNING `+withdrawalEventColumns,
+		wid, txHash, feeArg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("settle withdrawal %d: %w", wid, err)
 	}
-	ev.ID, ev.Status, ev.TxHash = wid, string(StateProcessed), hex.EncodeToString(txh)
+	ev.ID, ev.Status = wid, string(StateProcessed)
+	o.log.Info("withdrawal processed", withdrawalAttrs(wid, batchID, ev)...)
 	return []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:processed", wid), Payload: ev}}, nil
+}
+
+// haltOnExpiredExecuted records that batch, declared expired, executed:
+// the withdrawal worker stops (see Worker.halted) until the halt is
+// cleared. A redone scanner block records it once.
+func (o *Outcomes) haltOnExpiredExecuted(ctx context.Context, tx pgx.Tx, batchID int64, txHash []byte) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO withdrawal_halts (reason, batch_id, tx_hash) VALUES ($1, $2, $3)
+		ON CONFLICT ON CONSTRAINT withdrawal_halts_batch_key DO NOTHING`,
+		fmt.Sprintf("batch %d was declared expired but executed in transaction %x: its withdrawals may be paid twice", batchID, txHash),
+		batchID, txHash)
+	if err != nil {
+		return fmt.Errorf("record the halt: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		var wids []int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(withdrawal_id ORDER BY msg_index), '{}') FROM hot_batch_items
+			WHERE batch_id = $1 AND withdrawal_id IS NOT NULL`, batchID).Scan(&wids); err != nil {
+			return fmt.Errorf("read the halted batch: %w", err)
+		}
+		o.log.Error("CRITICAL: a withdrawal batch declared expired executed on chain; the withdrawal worker is stopped until "+
+			"`processor resume-withdrawals` (check each listed withdrawal for a double payment first)",
+			"batch_id", batchID, "tx_hash", hex.EncodeToString(txHash), "withdrawal_ids", wids)
+	}
+	return nil
 }

@@ -74,7 +74,7 @@ func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obs
 	if err != nil {
 		return nil, err
 	}
-	return failServiceEvent(ctx, tx, sid, reason)
+	return failServiceEvent(ctx, tx, o.ev, sid, reason)
 }
 
 // arrivalTx settles TON sweeps and TON service withdrawals by the hot
@@ -109,7 +109,7 @@ func (o *Outcomes) arrivalTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obs
 	if err != nil {
 		return nil, err
 	}
-	return processServiceEvent(ctx, tx, sid, amount, ob.Tx.Hash)
+	return processServiceEvent(ctx, tx, o.ev, sid, amount, ob.Tx)
 }
 
 // sweptJettonTx settles a jetton sweep by the hot jetton wallet's
@@ -172,40 +172,30 @@ func (o *Outcomes) serviceJettonTx(ctx context.Context, tx pgx.Tx, ob blockscann
 		if isVM {
 			code = vm.Details.ExitCode
 		}
-		return failServiceEvent(ctx, tx, sid, fmt.Sprintf("the jetton wallet refused the transfer (exit code %d)", code))
+		return failServiceEvent(ctx, tx, o.ev, sid, fmt.Sprintf("the jetton wallet refused the transfer (exit code %d)", code))
 	}
 	v, _ := new(big.Int).SetString(amount, 10)
-	return processServiceEvent(ctx, tx, sid, v, ob.Tx.Hash)
+	return processServiceEvent(ctx, tx, o.ev, sid, v, ob.Tx)
 }
 
-// ServiceEvent is the webhook payload of a service withdrawal outcome.
-type ServiceEvent struct {
-	Memo   string `json:"memo"`
-	Kind   string `json:"kind"`
-	Status string `json:"status"`
-	Amount string `json:"amount,omitempty"`
-	TxHash string `json:"tx_hash,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-func processServiceEvent(ctx context.Context, tx pgx.Tx, id int64, amount *big.Int, txHash []byte) ([]notify.Event, error) {
-	var ev ServiceEvent
-	err := tx.QueryRow(ctx, `UPDATE service_withdrawals SET state = 'processed', amount = $2::numeric, tx_hash = $3
-		WHERE id = $1 AND state = 'processing' RETURNING memo::text, kind`, id, amount.String(), txHash).Scan(&ev.Memo, &ev.Kind)
+// processServiceEvent settles a service withdrawal by t, the transaction
+// that moved amount.
+func processServiceEvent(ctx context.Context, tx pgx.Tx, f eventFormat, id int64, amount *big.Int, t *tlb.Transaction) ([]notify.Event, error) {
+	ev, err := f.scanService(tx.QueryRow(ctx, `UPDATE service_withdrawals SET state = 'processed', amount = $2::numeric, tx_hash = $3
+		WHERE id = $1 AND state = 'processing' RETURNING `+serviceEventColumns, id, amount.String(), t.Hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("settle service withdrawal %d: %w", id, err)
 	}
-	ev.Status, ev.Amount, ev.TxHash = string(StateProcessed), amount.String(), hex.EncodeToString(txHash)
+	ev.Status, ev.Amount, ev.TxHash, ev.NetworkFee = string(StateProcessed), amount.String(), hex.EncodeToString(t.Hash), txFee(t)
 	return []notify.Event{{Topic: notify.TopicServiceWithdrawal, ID: "service_withdrawal:" + ev.Memo + ":processed", Payload: ev}}, nil
 }
 
-func failServiceEvent(ctx context.Context, tx pgx.Tx, id int64, reason string) ([]notify.Event, error) {
-	var ev ServiceEvent
-	err := tx.QueryRow(ctx, `UPDATE service_withdrawals SET state = 'failed', fail_reason = $2
-		WHERE id = $1 AND state IN ('pending', 'processing') RETURNING memo::text, kind`, id, reason).Scan(&ev.Memo, &ev.Kind)
+func failServiceEvent(ctx context.Context, tx pgx.Tx, f eventFormat, id int64, reason string) ([]notify.Event, error) {
+	ev, err := f.scanService(tx.QueryRow(ctx, `UPDATE service_withdrawals SET state = 'failed', fail_reason = $2
+		WHERE id = $1 AND state IN ('pending', 'processing') RETURNING `+serviceEventColumns, id, reason))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -217,8 +207,8 @@ func failServiceEvent(ctx context.Context, tx pgx.Tx, id int64, reason string) (
 }
 
 // failService fails a service withdrawal and enqueues its event.
-func failService(ctx context.Context, tx pgx.Tx, id int64, reason string) error {
-	evs, err := failServiceEvent(ctx, tx, id, reason)
+func failService(ctx context.Context, tx pgx.Tx, f eventFormat, id int64, reason string) error {
+	evs, err := failServiceEvent(ctx, tx, f, id, reason)
 	if err != nil || len(evs) == 0 {
 		return err
 	}

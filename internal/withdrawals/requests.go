@@ -131,7 +131,18 @@ type RequestsConfig struct {
 	JettonWallet JettonWalletFunc
 	// Limits are optional per-currency withdrawal limits, by currency.
 	Limits map[string]Limit
+	// Ceiling returns the most of a currency that can exist (TON: see
+	// TONCeiling; a jetton: its master's total_supply); amounts above it
+	// are refused, since no hot wallet could ever pay them. fresh asks for
+	// a value not served from a cache. A nil ceiling (unknown, e.g. the
+	// chain is unreachable) or a nil func checks nothing.
+	Ceiling func(ctx context.Context, currency string, fresh bool) (*big.Int, error)
 }
+
+// TONCeiling is the ceiling for TON amounts: 10^10 TON in nanoton. The
+// total supply is about 5.1*10^9 TON and grows by well under 1% a year,
+// so no withdrawal above this can ever be paid.
+var TONCeiling = new(big.Int).Exp(big.NewInt(10), big.NewInt(19), nil)
 
 // Limit caps a currency's withdrawals. A nil field is no limit.
 type Limit struct {
@@ -181,6 +192,14 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 	if err := r.refuseOwnAddress(ctx, req.Destination); err != nil {
 		return 0, err
 	}
+	if err := r.checkCeiling(ctx, req); err != nil {
+		// A retry of a request accepted earlier (when the supply was
+		// larger, before a burn) is still answered with its id.
+		if id, found, e := existing(ctx, r.db, req, RequestHash(req)); e != nil || found {
+			return id, e
+		}
+		return 0, err
+	}
 	if lim, ok := r.conf.Limits[req.Currency]; ok && (lim.PerWithdrawal != nil || lim.PerDay != nil) {
 		return r.createLimited(ctx, req, lim)
 	}
@@ -200,6 +219,26 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 		err = errors.New("withdrawals: a request with the same key vanished")
 	}
 	return id, err
+}
+
+// checkCeiling refuses an amount above what can exist of the currency. A
+// cached ceiling is re-read before it refuses, so a jetton minted a
+// moment ago is not refused on a stale total_supply.
+func (r *Requests) checkCeiling(ctx context.Context, req Request) error {
+	if r.conf.Ceiling == nil {
+		return nil
+	}
+	for _, fresh := range []bool{false, true} {
+		c, err := r.conf.Ceiling(ctx, req.Currency, fresh)
+		if err != nil {
+			return fmt.Errorf("withdrawals: the most %s that can exist: %w", req.Currency, err)
+		}
+		if c == nil || req.Amount.Cmp(c) <= 0 {
+			return nil
+		}
+	}
+	return apierr.BadRequest("amount %s %s is more than can exist (the currency's total supply); no withdrawal of it can ever be paid",
+		req.Amount, req.Currency)
 }
 
 // insertWithdrawal stores a request unless its key exists; insertArgs
@@ -358,6 +397,11 @@ func validate(req *Request) error {
 	}
 	if err := checkStdAddress(req.Destination); err != nil {
 		return apierr.BadRequest("destination: %v", err)
+	}
+	// The scanner follows workchain 0 only, so a payment to the
+	// masterchain could be sent but never settled (processed or bounced).
+	if req.Destination.Workchain() != 0 {
+		return apierr.BadRequest("destination is on workchain %d; only workchain 0 (basechain) destinations are paid", req.Destination.Workchain())
 	}
 	if err := CheckComment(req.Comment); err != nil {
 		return err
@@ -520,21 +564,21 @@ func (r *Requests) lookupDeposit(ctx context.Context, field string, a *address.A
 	return d, nil
 }
 
-// CreateServiceTON requests moving all TON from the jetton deposit address
-// from to the hot wallet (jetton deposits collect TON from excesses and
-// stray transfers; TON deposits are swept automatically and are refused).
+// CreateServiceTON requests moving all TON from the deposit address from
+// to the hot wallet: from a jetton deposit, the TON it collected from
+// excesses and stray transfers; from a TON deposit, a balance the
+// automatic sweep leaves (at or below its threshold).
 // It returns the memo used as the transfer's comment. While a TON service
 // withdrawal from the same address is pending or processing, its memo is
 // returned instead of starting a second one.
 func (r *Requests) CreateServiceTON(ctx context.Context, from *address.Address) (uuid.UUID, error) {
-	d, err := r.lookupDeposit(ctx, "from", from)
-	if err != nil {
+	if _, err := r.lookupDeposit(ctx, "from", from); err != nil {
 		return uuid.UUID{}, err
 	}
-	if d.currency == "TON" {
-		return uuid.UUID{}, apierr.BadRequest("from is a TON deposit address, which is swept to the hot wallet automatically; " +
-			"TON service withdrawals are for jetton deposit addresses")
-	}
+	// From a TON deposit address it is a sweep on demand: a balance at or
+	// below TON_SWEEP_THRESHOLD is never swept automatically and needs a
+	// way out. The deposit wallet sends one message at a time, so it
+	// cannot race an automatic sweep.
 	return r.createService(ctx, ServiceTON, from, nil, nil)
 }
 
@@ -633,4 +677,19 @@ func (r *Requests) ServiceStatus(ctx context.Context, memo uuid.UUID) (ServiceRe
 		s.Reason = *reason
 	}
 	return s, nil
+}
+
+// Resume clears every open withdrawal halt (see withdrawal_halts), after a
+// person has checked the halted batch's withdrawals; by and reason are
+// recorded. It returns the reasons of the halts it cleared.
+func Resume(ctx context.Context, db *pgxpool.Pool, by string) ([]string, error) {
+	rows, err := db.Query(ctx, `UPDATE withdrawal_halts SET cleared_at = now(), cleared_by = $1 WHERE cleared_at IS NULL RETURNING reason`, by)
+	if err != nil {
+		return nil, fmt.Errorf("withdrawals: clear halts: %w", err)
+	}
+	reasons, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("withdrawals: clear halts: %w", err)
+	}
+	return reasons, nil
 }

@@ -118,7 +118,7 @@ func TestCreateIsIdempotentPerKey(t *testing.T) {
 		{"amount", func(r *withdrawals.Request) { r.Amount = big.NewInt(101) }},
 		{"currency", func(r *withdrawals.Request) { r.Currency = "USDT" }},
 		{"destination", func(r *withdrawals.Request) { r.Destination = addr(0x78) }},
-		{"destination workchain", func(r *withdrawals.Request) { r.Destination = address.NewAddress(0, 0xFF, acct(0x77)) }},
+		{"destination", func(r *withdrawals.Request) { r.Destination = address.NewAddress(0, 0, acct(0x78)) }},
 		{"bounce flag", func(r *withdrawals.Request) { r.Bounceable = true }},
 		{"comment", func(r *withdrawals.Request) { r.Comment = "hello!" }},
 		{"no comment", func(r *withdrawals.Request) { r.Comment = "" }},
@@ -185,7 +185,7 @@ func TestCreateStoresTheRequest(t *testing.T) {
 	r := request()
 	r.Comment = ""
 	r.Bounceable = true
-	r.Destination = address.NewAddress(0, 0xFF, acct(0x77))
+	r.Destination = address.NewAddress(0, 0, acct(0x77))
 	r.Amount = money.Max()
 	// 15 bits 100111111110011 ("9fe7_"), with junk in the unused last bit.
 	r.BinaryComment, r.BinaryCommentBits = []byte{0x9f, 0xe7}, 15
@@ -208,7 +208,7 @@ func TestCreateStoresTheRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wc != -1 || !bytes.Equal(dest, acct(0x77)) || !bounce || comment != nil || bits != "100111111110011" ||
+	if wc != 0 || !bytes.Equal(dest, acct(0x77)) || !bounce || comment != nil || bits != "100111111110011" ||
 		amount != money.Max().String() || state != "pending" {
 		t.Errorf("stored wc %d dest %x bounce %v comment %v bits %s amount %s state %s", wc, dest, bounce, comment, bits, amount, state)
 	}
@@ -301,6 +301,7 @@ func TestCreateValidates(t *testing.T) {
 		{"amount over 2^120-1", func(r *withdrawals.Request) { r.Amount = new(big.Int).Add(money.Max(), big.NewInt(1)) }, "amount"},
 		{"no destination", func(r *withdrawals.Request) { r.Destination = nil }, "destination"},
 		{"workchain 5", func(r *withdrawals.Request) { r.Destination = address.NewAddress(0, 5, acct(0x77)) }, "workchain"},
+		{"masterchain: paid but never settled", func(r *withdrawals.Request) { r.Destination = address.NewAddress(0, 0xFF, acct(0x77)) }, "only workchain 0"},
 		{"comment too long", func(r *withdrawals.Request) { r.Comment = strings.Repeat("x", withdrawals.MaxCommentBytes+1) }, "at most 1000"},
 		{"multibyte comment too long", func(r *withdrawals.Request) { r.Comment = strings.Repeat("é", 501) }, "1002 bytes"},
 		{"NUL in comment", func(r *withdrawals.Request) { r.Comment = "a\x00" }, "NUL"},
@@ -461,12 +462,17 @@ func TestServiceTON(t *testing.T) {
 		t.Errorf("after the first finished: memo %s err %v, want a new memo", next, err)
 	}
 
+	// From a TON deposit: the balance the automatic sweep leaves behind.
+	fromTON, err := e.r.CreateServiceTON(ctx, addr(1))
+	if err != nil || fromTON == memo || fromTON == next {
+		t.Errorf("from a TON deposit: memo %s err %v, want a new memo", fromTON, err)
+	}
+
 	for _, tt := range []struct {
 		name string
 		from *address.Address
 		want string
 	}{
-		{"TON deposit", addr(1), "swept to the hot wallet automatically"},
 		{"unknown address", addr(0x50), "not a deposit address"},
 		{"hot wallet", hotWallet, "is the hot wallet"},
 		{"nil", nil, "required"},

@@ -191,15 +191,18 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 	}
 	var cands []cand
 	if sc.TONThreshold != nil {
-		// TON: everything credited after the last confirmed sweep's
-		// transaction (mode 128 took all before it).
+		// TON: everything credited after the deposit wallet's last
+		// confirmed message, a sweep or a TON service withdrawal (both are
+		// mode 128: they took all before it). Counting from sweeps alone
+		// would keep an emptied deposit a candidate forever and, with the
+		// LIMIT, starve the deposits after it.
 		rows, err := w.db.Query(ctx, `
 			SELECT d.id, d.workchain, d.address FROM deposit_wallets d
 			WHERE d.currency = 'TON'
 			  AND NOT EXISTS (SELECT 1 FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state IN ('pending', 'topping_up', 'sent'))
 			  AND (SELECT coalesce(sum(i.amount), 0) FROM incomes i WHERE i.deposit_wallet_id = d.id
-			       AND i.tx_lt > coalesce((SELECT max(m.tx_lt) FROM sweeps s JOIN deposit_wallet_messages m ON m.id = s.wallet_message_id
-			                               WHERE s.deposit_wallet_id = d.id AND s.state = 'confirmed'), -1)) > $1::numeric
+			       AND i.tx_lt > coalesce((SELECT max(m.tx_lt) FROM deposit_wallet_messages m
+			                               WHERE m.deposit_wallet_id = d.id AND m.state = 'confirmed'), -1)) > $1::numeric
 			ORDER BY d.id LIMIT $2`, sc.TONThreshold.String(), sc.MaxPerStep)
 		if err != nil {
 			return fmt.Errorf("TON deposits to sweep: %w", err)
@@ -517,7 +520,7 @@ func (w *Worker) settleEmpty(ctx context.Context, tx pgx.Tx, j depositJob, reaso
 		_, err := tx.Exec(ctx, `UPDATE sweeps SET state = 'failed', fail_reason = $2 WHERE id = $1`, j.sweepID, reason)
 		return err
 	}
-	return failService(ctx, tx, j.serviceID, reason)
+	return failService(ctx, tx, w.ev, j.serviceID, reason)
 }
 
 // sendDeposit transmits a stored deposit wallet message and records the

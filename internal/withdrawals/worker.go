@@ -17,6 +17,7 @@ import (
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
+	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/ton"
 	"github.com/ton-custody/processor/internal/wallets"
@@ -74,6 +75,9 @@ type WorkerConfig struct {
 	// cold wallet, down to Residual (COLD_WALLET, HOT_WALLET_MAX_BALANCE,
 	// HOT_WALLET_RESIDUAL).
 	Cold ColdConfig
+	// Network is how webhook events the worker writes (service
+	// withdrawals with nothing to move) print addresses.
+	Network config.Network
 	// FaultHook, for fault-injection tests only, is called at named points
 	// of a step ("before-commit", "written", and for deposit wallet
 	// messages "deposit-before-commit", "deposit-written"); an error aborts
@@ -99,6 +103,9 @@ type Worker struct {
 	// crash, set by tests, is called at named points; an error aborts there.
 	crash func(point string) error
 	wake  chan struct{}
+	ev    eventFormat
+	// haltLogged rate-limits the halt's log line.
+	haltLogged time.Time
 }
 
 // NewWorker creates the batch worker; synced reports the scanner's sync
@@ -131,7 +138,7 @@ func NewWorker(db *pgxpool.Pool, chain *ton.Client, hot *wallets.HotWallet, conf
 	}
 	conf.Sweeps = conf.Sweeps.withDefaults()
 	return &Worker{db: db, chain: chain, hot: hot, conf: conf, synced: synced, log: log, m: newWorkerMetrics(reg),
-		wake: make(chan struct{}, 1), crash: conf.FaultHook}
+		wake: make(chan struct{}, 1), crash: conf.FaultHook, ev: newEventFormat(conf.Network, conf.Jettons)}
 }
 
 // Wake asks for a batch now instead of at the next interval.
@@ -163,6 +170,23 @@ func (w *Worker) Run(ctx context.Context) error {
 // Step expires dead batches, re-sends live ones and, while in sync, sends
 // a new batch.
 func (w *Worker) Step(ctx context.Context) error {
+	// A halt stops everything that rests on the expiry rule: no expiry,
+	// no re-send of a live batch (it may hold withdrawals of the batch
+	// that executed after all), no new batch.
+	var halt string
+	err := w.db.QueryRow(ctx, `SELECT reason FROM withdrawal_halts WHERE cleared_at IS NULL ORDER BY id LIMIT 1`).Scan(&halt)
+	switch {
+	case err == nil:
+		w.m.halted.Set(1)
+		if time.Since(w.haltLogged) > time.Minute {
+			w.haltLogged = time.Now()
+			w.log.Error("CRITICAL: withdrawals are stopped; check the listed batch's withdrawals, then run `processor resume-withdrawals`", "reason", halt)
+		}
+		return nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("read withdrawal halts: %w", err)
+	}
+	w.m.halted.Set(0)
 	if err := w.expire(ctx); err != nil {
 		return err
 	}
@@ -281,6 +305,13 @@ func (w *Worker) jettonTON(withComment bool) *big.Int {
 func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 	var batchID int64
 	var boc []byte
+	// What the batch holds, logged once it is committed.
+	var built struct {
+		queryID int32
+		ids     []int64
+		rows    []pendingRow
+		msgs    int
+	}
 	err := store.InTx(ctx, w.db, func(tx pgx.Tx) error {
 		avail, deployed, err := w.available(ctx, tx)
 		if err != nil {
@@ -447,6 +478,7 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 			return errors.New("withdrawals changed under the batch (lost a row lock?)")
 		}
 		w.m.batched.Add(float64(len(ids)))
+		built.queryID, built.ids, built.rows, built.msgs = queryID, ids, picked, n
 		return w.checkCrash("before-commit")
 	})
 	if err != nil {
@@ -454,7 +486,8 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 	}
 	if batchID != 0 {
 		w.m.batches.Inc()
-		w.log.Debug("batch written", "batch", batchID)
+		w.log.Info("withdrawal batch built", "batch_id", batchID, "highload_query_id", built.queryID,
+			"withdrawal_ids", built.ids, "count", len(built.ids), totalsAttr(built.rows), "messages", built.msgs)
 	}
 	return batchID, boc, nil
 }
@@ -511,16 +544,28 @@ func commentCell(comment *string, bin pgtype.Bits) (*cell.Cell, error) {
 // send transmits a written batch and records the attempt.
 func (w *Worker) send(ctx context.Context, batchID int64, boc []byte) error {
 	err := w.chain.SendExternalBOC(ctx, boc)
-	if _, uerr := w.db.Exec(ctx, `UPDATE hot_batches SET send_attempts = send_attempts + 1,
-		first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now() WHERE id = $1`, batchID); uerr != nil {
+	var attempts, queryID int32
+	var wids []int64
+	if uerr := w.db.QueryRow(ctx, `UPDATE hot_batches SET send_attempts = send_attempts + 1,
+		first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now() WHERE id = $1
+		RETURNING send_attempts, query_id,
+		ARRAY(SELECT withdrawal_id FROM hot_batch_items WHERE batch_id = $1 AND withdrawal_id IS NOT NULL ORDER BY msg_index)`,
+		batchID).Scan(&attempts, &queryID, &wids); uerr != nil {
 		return fmt.Errorf("record send of batch %d: %w", batchID, uerr)
 	}
 	w.m.sends.Inc()
+	attrs := []any{"batch_id", batchID, "highload_query_id", queryID, "withdrawal_ids", wids, "attempt", attempts}
 	if err != nil {
 		// Refused at sendMessage: already executed (a replay) or not yet
 		// valid. Either way the same bytes are sent again until the scanner
 		// decides; the error is only informative.
-		w.log.Debug("batch send refused", "batch", batchID, "err", err)
+		w.log.Warn("withdrawal batch send refused; it is sent again until the scanner settles it", append(attrs, "err", err)...)
+		return nil
+	}
+	if attempts == 1 {
+		w.log.Info("withdrawal batch sent", attrs...)
+	} else {
+		w.log.Debug("withdrawal batch re-sent", attrs...)
 	}
 	return nil
 }
@@ -568,6 +613,8 @@ func (w *Worker) expire(ctx context.Context) error {
 		return fmt.Errorf("expired batches: %w", err)
 	}
 	for _, id := range ids {
+		var expired bool
+		var wids []int64 // returned to pending, logged once committed
 		err := store.InTx(ctx, w.db, func(tx pgx.Tx) error {
 			// Re-check under the row lock, against the cursor as it is now.
 			tag, err := tx.Exec(ctx, `UPDATE hot_batches b SET state = 'expired' FROM scanner_cursor c
@@ -575,10 +622,14 @@ func (w *Worker) expire(ctx context.Context) error {
 			if err != nil || tag.RowsAffected() == 0 {
 				return err
 			}
-			n, err := tx.Exec(ctx, `UPDATE withdrawals SET state = 'pending', batch_id = NULL, tx_hash = NULL
-				WHERE batch_id = $1 AND state = 'processing'`, id)
+			rows, err := tx.Query(ctx, `UPDATE withdrawals SET state = 'pending', batch_id = NULL, tx_hash = NULL, network_fee = NULL
+				WHERE batch_id = $1 AND state = 'processing' RETURNING id`, id)
 			if err != nil {
 				return err
+			}
+			wids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return fmt.Errorf("return withdrawals to pending: %w", err)
 			}
 			// Top-ups of the dead batch: their sweeps and service
 			// withdrawals need a new one.
@@ -596,12 +647,16 @@ func (w *Worker) expire(ctx context.Context) error {
 				WHERE batch_id = $1 AND state = 'processing'`, id); err != nil {
 				return err
 			}
-			w.m.expired.Inc()
-			w.log.Warn("batch expired without executing; its withdrawals are pending again", "batch", id, "withdrawals", n.RowsAffected())
+			expired = true
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("expire batch %d: %w", id, err)
+		}
+		if expired {
+			w.m.expired.Inc()
+			w.log.Warn("withdrawal batch expired without executing; its withdrawals are pending again", "batch_id", id,
+				"withdrawal_ids", wids, "count", len(wids))
 		}
 	}
 	return nil
@@ -609,6 +664,7 @@ func (w *Worker) expire(ctx context.Context) error {
 
 type workerMetrics struct {
 	batches, batched, sends, expired, errors prometheus.Counter
+	halted                                   prometheus.Gauge
 }
 
 func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
@@ -618,9 +674,11 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 		sends:   prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_withdrawal_batch_sends_total", Help: "Sends and re-sends of batches."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_withdrawal_batches_expired_total", Help: "Batches declared dead after their timeout."}),
 		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_withdrawal_worker_errors_total", Help: "Failed worker steps (retried)."}),
+		halted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "processor_withdrawals_halted",
+			Help: "1 while the withdrawal worker is stopped because a batch declared expired executed (processor resume-withdrawals clears it)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors)
+		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors, m.halted)
 	}
 	return m
 }

@@ -1,5 +1,5 @@
 // Package nemo answers Nemo.travel's counterparty-balance call
-// (import.paymentBalance, ../shared/specs/provider-counterparty-balance.txt)
+// (import.paymentBalance, Nemo's counterparty-balance API)
 // from the configured payment providers' balances.
 //
 // Request (POST /v1/bridge/nemo, no bearer token: the body is signed):

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ton-custody/processor/api/apitest"
 	"github.com/ton-custody/processor/internal/bridge"
 	"github.com/ton-custody/processor/internal/bridge/nemo"
 	"github.com/ton-custody/processor/internal/bridge/payfield"
@@ -70,7 +71,8 @@ func setup(t *testing.T) (*httptest.Server, *sim.Sim) {
 
 func post(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(url+nemo.Path, "application/json", strings.NewReader(body))
+	client := &http.Client{Transport: apitest.Transport(t, nil)} // checks against api/openapi.yaml
+	resp, err := client.Post(url+nemo.Path, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package payfield is the bridge's Payfield client (payins, payouts,
-// status, balances, signed webhooks), after the public docs summarised in
-// ../shared/docs/PROVIDERS.md and ../shared/specs/provider-shop-balance-hmac.txt.
+// status, balances, signed webhooks), after Payfield's public API docs and
+// its shop-balance HMAC specification.
 //
 // Requests carry X-API-Key, X-Timestamp and X-Signature =
 // HMAC-SHA256(secret, timestamp + body) (empty body for GET). Whether the

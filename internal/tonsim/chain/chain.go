@@ -103,6 +103,9 @@ type Config struct {
 var (
 	ErrBlockNotFound = errors.New("block not found")
 	ErrNotAccepted   = errors.New("external message was not accepted by the contract")
+	// ErrExtMsgTooLarge and ErrExtMsgTooDeep carry the validator's words.
+	ErrExtMsgTooLarge = errors.New("external message too large, rejecting")
+	ErrExtMsgTooDeep  = errors.New("external message is too deep")
 )
 
 type accKey struct {
@@ -180,9 +183,10 @@ type blockKey struct {
 
 // Chain is the simulated network. All methods are safe for concurrent use.
 type Chain struct {
-	cfg  Config
-	exec Executor
-	log  *slog.Logger
+	cfg    Config
+	exec   Executor
+	log    *slog.Logger
+	limits SizeLimits // config param 43
 
 	mu         sync.RWMutex
 	accounts   map[accKey]*account
@@ -260,7 +264,11 @@ func newEmpty(cfg Config, exec Executor) (*Chain, error) {
 	if cfg.GetMethodConfig == nil {
 		cfg.GetMethodConfig = cfg.Blockchain
 	}
-	return &Chain{cfg: cfg, exec: exec, log: cfg.Logger, accounts: map[accKey]*account{},
+	limits, err := SizeLimitsFromConfig(cfg.Blockchain)
+	if err != nil {
+		return nil, err
+	}
+	return &Chain{cfg: cfg, exec: exec, log: cfg.Logger, limits: limits, accounts: map[accKey]*account{},
 		byHash: map[[32]byte]*Block{}, byKey: map[blockKey]*Block{}, splits: map[ShardID]bool{}, merges: map[ShardID]bool{},
 		newMaster: make(chan struct{}), lt: 1_000_000, mcAccounts: cell.NewDict(256), dirty: map[accKey]*account{}}, nil
 }
@@ -480,6 +488,9 @@ func (c *Chain) GlobalID() int32 { return c.cfg.GlobalID }
 
 // BlockchainConfig is the config dictionary root.
 func (c *Chain) BlockchainConfig() *cell.Cell { return c.cfg.Blockchain }
+
+// SizeLimits are the limits of config param 43 the chain enforces.
+func (c *Chain) SizeLimits() SizeLimits { return c.limits }
 
 // TxCount is the number of transactions produced so far.
 func (c *Chain) TxCount() uint64 {
@@ -790,9 +801,25 @@ func accountHash(sa *cell.Cell) []byte {
 // SendExternal validates an inbound external message against the current
 // state (as a liteserver does) and queues it for the next block.
 func (c *Chain) SendExternal(ctx context.Context, boc []byte) error {
+	return c.SendExternalAt(ctx, boc, nil)
+}
+
+// SendExternalAt is SendExternal on a liteserver whose newest masterchain
+// block is at (nil = the chain's newest): a lagging node checks the message
+// against its stale copy of the account and forwards it all the same, and
+// the block that includes it runs it against the current state.
+func (c *Chain) SendExternalAt(ctx context.Context, boc []byte, at *ton.BlockIDExt) error {
+	// The validator's checks, in its order: BoC size before parsing, then
+	// the root's depth (validator/impl/external-message.cpp).
+	if len(boc) > int(c.limits.MaxExtMsgSize) {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrExtMsgTooLarge, len(boc), c.limits.MaxExtMsgSize)
+	}
 	msgCell, err := cell.FromBOC(boc)
 	if err != nil {
 		return fmt.Errorf("bad message boc: %w", err)
+	}
+	if d := msgCell.Depth(); d >= c.limits.MaxExtMsgDepth {
+		return fmt.Errorf("%w: depth %d, the limit is below %d", ErrExtMsgTooDeep, d, c.limits.MaxExtMsgDepth)
 	}
 	var msg tlb.Message
 	if err := msg.LoadFromCell(msgCell.BeginParse()); err != nil {
@@ -802,16 +829,25 @@ func (c *Chain) SendExternal(ctx context.Context, boc []byte) error {
 		return errors.New("not an inbound external message")
 	}
 	dst := msg.AsExternalIn().DstAddr
-	c.mu.RLock()
 	sa := shardAccountCell(noneAccount, nil, 0)
-	if a := c.accounts[keyOf(dst)]; a != nil {
-		sa = a.shardAccount
-	}
+	c.mu.RLock()
 	now, lt := uint32(c.cfg.Now().Unix()), c.lt
 	if now < c.master.GenUtime {
 		now = c.master.GenUtime
 	}
+	if a := c.accounts[keyOf(dst)]; a != nil && at == nil {
+		sa = a.shardAccount
+	}
 	c.mu.RUnlock()
+	if at != nil {
+		v, err := c.AccountAt(at, dst)
+		if err != nil {
+			return fmt.Errorf("account state at %d: %w", at.SeqNo, err)
+		}
+		if v.ShardAccount != nil {
+			sa = v.ShardAccount
+		}
+	}
 	res, err := c.exec.Execute(ctx, sa, msgCell, ExecParams{UTime: now, LT: lt, RandSeed: make([]byte, 32), Config: c.cfg.Blockchain})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -26,14 +27,106 @@ const (
 	codeUnknown  = -401 // unsupported query
 )
 
-// Handler answers liteserver queries from a chain.
+// maxWaitAhead is how far past its newest masterchain block a liteserver
+// lets waitMasterchainSeqno wait (validator/manager.cpp
+// wait_shard_client_state); further is refused as not ready.
+const maxWaitAhead = 100
+
+// Handler answers liteserver queries from a chain. Each liteserver node has
+// its own handler, so that one can lag behind the others (SetLag).
 type Handler struct {
 	chain *chain.Chain
 	now   func() time.Time
+
+	lagMu      sync.Mutex
+	lag        uint32
+	lagChanged chan struct{} // closed and replaced when lag changes
 }
 
 // NewHandler creates a handler over c.
-func NewHandler(c *chain.Chain) *Handler { return &Handler{chain: c, now: time.Now} }
+func NewHandler(c *chain.Chain) *Handler {
+	return &Handler{chain: c, now: time.Now, lagChanged: make(chan struct{})}
+}
+
+// SetLag makes the handler answer as a liteserver that is blocks masterchain
+// blocks behind the chain (0 = up to date): its masterchain info is that
+// older block, it knows no newer block (LSError 651, as a node that has not
+// applied it yet), waitMasterchainSeqno waits until the node has the block,
+// and sendMessage checks the message against its stale state.
+func (h *Handler) SetLag(blocks uint32) {
+	h.lagMu.Lock()
+	defer h.lagMu.Unlock()
+	if h.lag == blocks {
+		return
+	}
+	h.lag = blocks
+	close(h.lagChanged)
+	h.lagChanged = make(chan struct{})
+}
+
+// Lag is the number of masterchain blocks the handler is behind.
+func (h *Handler) Lag() uint32 {
+	h.lagMu.Lock()
+	defer h.lagMu.Unlock()
+	return h.lag
+}
+
+// Head is the newest masterchain block this node has.
+func (h *Handler) Head() *chain.Block {
+	last := h.chain.Last()
+	lag := h.Lag()
+	if lag == 0 {
+		return last
+	}
+	seqno := uint32(1) // never fall back to the zero state
+	if last.ID.SeqNo > lag {
+		seqno = last.ID.SeqNo - lag
+	}
+	if seqno >= last.ID.SeqNo {
+		return last
+	}
+	b, err := h.chain.MasterBySeqno(seqno)
+	if err != nil {
+		return last
+	}
+	return b
+}
+
+// waitHead blocks until the node has masterchain block seqno.
+func (h *Handler) waitHead(ctx context.Context, seqno uint32) error {
+	for {
+		next := h.chain.NewMaster()
+		h.lagMu.Lock()
+		changed := h.lagChanged
+		h.lagMu.Unlock()
+		if h.Head().ID.SeqNo >= seqno {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-next:
+		case <-changed:
+		}
+	}
+}
+
+// block finds a block the node has: one referenced by its newest
+// masterchain block or an older one.
+func (h *Handler) block(id *ton.BlockIDExt) (*chain.Block, error) {
+	b, err := h.chain.Block(id)
+	if err != nil {
+		return nil, err
+	}
+	if !h.has(b) {
+		return nil, chain.ErrBlockNotFound
+	}
+	return b, nil
+}
+
+func (h *Handler) has(b *chain.Block) bool {
+	return h.Lag() == 0 || b.MasterSeqno <= h.Head().ID.SeqNo
+}
 
 func lsErr(code int32, format string, a ...any) ton.LSError {
 	return ton.LSError{Code: code, Text: fmt.Sprintf(format, a...)}
@@ -58,8 +151,11 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 			if !ok {
 				return lsErr(codeUnknown, "unsupported query prefix %T", p)
 			}
+			if w.Seqno > 0 && uint32(w.Seqno) > h.Head().ID.SeqNo+maxWaitAhead {
+				return lsErr(codeNotReady, "too big masterchain block seqno")
+			}
 			wctx, cancel := context.WithTimeout(ctx, time.Duration(w.Timeout)*time.Millisecond)
-			err := h.chain.WaitMaster(wctx, uint32(w.Seqno))
+			err := h.waitHead(wctx, uint32(w.Seqno))
 			cancel()
 			if err != nil {
 				return lsErr(codeTimeout, "timeout waiting for masterchain block %d", w.Seqno)
@@ -71,10 +167,10 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 	case ton.WaitMasterchainSeqno:
 		return h.Handle(ctx, []tl.Serializable{r, ton.GetMasterchainInf{}})
 	case ton.GetMasterchainInf:
-		last := h.chain.Last()
+		last := h.Head()
 		return ton.MasterchainInfo{Last: idCopy(&last.ID), StateRootHash: last.State.Hash(), Init: h.zeroState()}
 	case ton.GetMasterchainInfoExt:
-		last := h.chain.Last()
+		last := h.Head()
 		return ton.MasterchainInfoExt{Mode: r.Mode, Version: 0x101, Capabilities: 7, Last: idCopy(&last.ID), LastUTime: last.GenUtime,
 			Now: uint32(h.now().Unix()), StateRootHash: last.State.Hash(), Init: h.zeroState()}
 	case ton.GetTime:
@@ -84,19 +180,19 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 	case ton.LookupBlock:
 		return h.lookupBlock(r)
 	case ton.GetBlockHeader:
-		b, err := h.chain.Block(r.ID)
+		b, err := h.block(r.ID)
 		if err != nil {
 			return blockErr(err)
 		}
 		return h.header(b, r.Mode)
 	case ton.GetBlockData:
-		b, err := h.chain.Block(r.ID)
+		b, err := h.block(r.ID)
 		if err != nil {
 			return blockErr(err)
 		}
 		return ton.BlockData{ID: idCopy(&b.ID), Payload: b.Cell.ToBOCWithFlags(false)}
 	case ton.GetAllShardsInfo:
-		b, err := h.chain.Block(r.ID)
+		b, err := h.block(r.ID)
 		if err != nil {
 			return blockErr(err)
 		}
@@ -123,7 +219,11 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 	case *ton.RunSmcMethod:
 		return h.runSmcMethod(ctx, r)
 	case ton.SendMessage:
-		if err := h.chain.SendExternal(ctx, r.Body); err != nil {
+		var at *ton.BlockIDExt
+		if h.Lag() > 0 {
+			at = &h.Head().ID
+		}
+		if err := h.chain.SendExternalAt(ctx, r.Body, at); err != nil {
 			return lsErr(codeError, "cannot apply external message to current state: %v", err)
 		}
 		return ton.SendMessageStatus{Status: 1}
@@ -169,6 +269,9 @@ func (h *Handler) lookupBlock(r ton.LookupBlock) tl.Serializable {
 		return lsErr(codeUnknown, "lookupBlock by lt or utime is not supported by tonsim")
 	}
 	b, err := h.chain.Lookup(r.ID.Workchain, chain.ShardID(uint64(r.ID.Shard)), uint32(r.ID.Seqno))
+	if err == nil && !h.has(b) {
+		err = chain.ErrBlockNotFound
+	}
 	if err != nil {
 		return blockErr(err)
 	}
@@ -176,7 +279,7 @@ func (h *Handler) lookupBlock(r ton.LookupBlock) tl.Serializable {
 }
 
 func (h *Handler) listBlockTransactions(r ton.ListBlockTransactions) tl.Serializable {
-	b, err := h.chain.Block(r.ID)
+	b, err := h.block(r.ID)
 	if err != nil {
 		return blockErr(err)
 	}
@@ -208,7 +311,7 @@ func (h *Handler) listBlockTransactions(r ton.ListBlockTransactions) tl.Serializ
 }
 
 func (h *Handler) oneTransaction(r ton.GetOneTransaction) tl.Serializable {
-	b, err := h.chain.Block(r.ID)
+	b, err := h.block(r.ID)
 	if err != nil {
 		return blockErr(err)
 	}
@@ -239,6 +342,11 @@ func (h *Handler) transactions(r ton.GetTransactions) tl.Serializable {
 	if err != nil {
 		return lsErr(0, "%v", err)
 	}
+	// The list runs newest first from the requested transaction: a node
+	// that lags has none of it when it lacks the first one's block.
+	if len(txs) > 0 && !h.has(txs[0].Block) {
+		return blockErr(chain.ErrBlockNotFound)
+	}
 	ids := make([]*ton.BlockIDExt, len(txs))
 	roots := make([]*cell.Cell, len(txs))
 	for i, t := range txs {
@@ -252,6 +360,9 @@ func (h *Handler) accountState(id *ton.BlockIDExt, acc ton.AccountID) tl.Seriali
 		return lsErr(codeError, "bad account id")
 	}
 	addr := address.NewAddress(0, byte(acc.Workchain), acc.ID)
+	if _, err := h.block(id); err != nil {
+		return blockErr(err)
+	}
 	v, err := h.chain.AccountAt(id, addr)
 	if err != nil {
 		return blockErr(err)
@@ -268,6 +379,9 @@ func (h *Handler) runSmcMethod(ctx context.Context, r *ton.RunSmcMethod) tl.Seri
 		return lsErr(codeError, "bad account id")
 	}
 	addr := address.NewAddress(0, byte(r.Account.Workchain), r.Account.ID)
+	if _, err := h.block(r.ID); err != nil {
+		return blockErr(err)
+	}
 	v, err := h.chain.AccountAt(r.ID, addr)
 	if err != nil {
 		return blockErr(err)
@@ -306,7 +420,7 @@ func (h *Handler) runSmcMethod(ctx context.Context, r *ton.RunSmcMethod) tl.Seri
 }
 
 func (h *Handler) config(id *ton.BlockIDExt, mode int32) tl.Serializable {
-	b, err := h.chain.Block(id)
+	b, err := h.block(id)
 	if err != nil {
 		return blockErr(err)
 	}

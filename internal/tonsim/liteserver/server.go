@@ -252,24 +252,36 @@ func (s *Server) Close() error {
 	return s.srv.Close()
 }
 
-// GlobalConfig is a global config JSON pointing at addr (host:port).
-func GlobalConfig(addr string, pub ed25519.PublicKey) (*liteclient.GlobalConfig, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
+// Endpoint is one liteserver of a global config.
+type Endpoint struct {
+	Addr string // IPv4 host:port
+	Key  ed25519.PublicKey
+}
+
+// GlobalConfig is a global config JSON listing the liteservers, in order.
+func GlobalConfig(servers ...Endpoint) (*liteclient.GlobalConfig, error) {
+	if len(servers) == 0 {
+		return nil, errors.New("a global config needs a liteserver")
 	}
-	ip := net.ParseIP(host).To4()
-	if ip == nil {
-		return nil, fmt.Errorf("liteserver address %s is not IPv4", addr)
+	list := make([]liteclient.LiteserverConfig, 0, len(servers))
+	for _, s := range servers {
+		host, portStr, err := net.SplitHostPort(s.Addr)
+		if err != nil {
+			return nil, err
+		}
+		ip := net.ParseIP(host).To4()
+		if ip == nil {
+			return nil, fmt.Errorf("liteserver address %s is not IPv4", s.Addr)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return nil, err
+		}
+		ipInt := int64(int32(uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])))
+		list = append(list, liteclient.LiteserverConfig{IP: ipInt, Port: port,
+			ID: liteclient.ServerID{Type: "pub.ed25519", Key: base64.StdEncoding.EncodeToString(s.Key)}})
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, err
-	}
-	ipInt := int64(int32(uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])))
-	return &liteclient.GlobalConfig{Type: "config.global",
-		Liteservers: []liteclient.LiteserverConfig{{IP: ipInt, Port: port,
-			ID: liteclient.ServerID{Type: "pub.ed25519", Key: base64.StdEncoding.EncodeToString(pub)}}},
+	return &liteclient.GlobalConfig{Type: "config.global", Liteservers: list,
 		DHT:       liteclient.DHTConfig{Type: "dht.config.global", StaticNodes: liteclient.DHTNodes{Type: "dht.nodes", Nodes: []liteclient.DHTNode{}}},
 		Validator: liteclient.ValidatorConfig{Type: "validator.config.global", Hardforks: []liteclient.ConfigBlock{}},
 	}, nil
