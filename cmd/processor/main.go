@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 
 	"github.com/ton-custody/processor/internal/app"
@@ -44,6 +45,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "processor:", err)
 		os.Exit(1)
 	}
+}
+
+// openDB opens DATABASE_URL alone, for commands that need nothing else.
+func openDB(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
+	url, err := config.LoadDatabaseURL(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, url)
 }
 
 // withCancel adds a cancel to ctx; the returned stop runs both.
@@ -106,11 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer a.Close()
 		return a.Serve(ctx)
 	case "migrate":
-		url, err := config.LoadDatabaseURL(getenv)
-		if err != nil {
-			return err
-		}
-		pool, err := store.Open(ctx, url)
+		pool, err := openDB(ctx, getenv)
 		if err != nil {
 			return err
 		}
@@ -127,11 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if by == "" {
 			return errors.New("resume-withdrawals needs a note of who checked what, e.g. processor resume-withdrawals 'alice: batch 12 checked, no double payment'")
 		}
-		url, err := config.LoadDatabaseURL(getenv)
-		if err != nil {
-			return err
-		}
-		pool, err := store.Open(ctx, url)
+		pool, err := openDB(ctx, getenv)
 		if err != nil {
 			return err
 		}
@@ -152,11 +154,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return err
 		}
-		keys, err := wallets.DeriveKeys(cfg.SeedWords())
-		if err != nil {
-			return err
-		}
-		hot, err := wallets.NewHotWallet(keys, cfg.HighloadTimeout)
+		hot, err := wallets.HotWalletOf(cfg)
 		if err != nil {
 			return err
 		}

@@ -186,11 +186,7 @@ func Dev(ctx context.Context, opts DevOptions) (err error) {
 	}
 
 	// The hot wallet: funded from genesis and deployed.
-	keys, err := wallets.DeriveKeys(cfg.SeedWords())
-	if err != nil {
-		return err
-	}
-	hot, err := wallets.NewHotWallet(keys, cfg.HighloadTimeout)
+	hot, err := wallets.HotWalletOf(cfg)
 	if err != nil {
 		return err
 	}

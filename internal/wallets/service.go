@@ -241,3 +241,14 @@ func checkUserID(userID string) error {
 	}
 	return nil
 }
+
+// HotWalletOf builds the hot wallet that cfg names (its mnemonic and
+// HIGHLOAD_TIMEOUT), without a database or chain: for commands and tools
+// that need its address.
+func HotWalletOf(cfg *config.Config) (*HotWallet, error) {
+	keys, err := DeriveKeys(cfg.SeedWords())
+	if err != nil {
+		return nil, err
+	}
+	return NewHotWallet(keys, cfg.HighloadTimeout)
+}
