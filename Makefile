@@ -14,9 +14,13 @@ check-go:
 
 check-npm:
 	@command -v npm >/dev/null 2>&1 || { echo "npm is required once to fetch the TON emulator (npm pack @ton/sandbox). Install Node.js/npm (Debian: apt-get install npm)."; exit 1; }
+	@command -v node >/dev/null 2>&1 || { echo "node is required once to compile tonsim's FunC contracts (@ton-community/func-js). Install Node.js (Debian: apt-get install nodejs)."; exit 1; }
 
 # The TON emulator (WebAssembly from @ton/sandbox) and jetton code are fetched
-# with npm into .cache/tonsim-assets (ignored by git), once per pinned version.
+# with npm into .cache/tonsim-assets (ignored by git), once per pinned version;
+# tonsim's own FunC contracts (internal/tonsim/assets/contracts) are compiled
+# there with the pinned @ton-community/func-js (npm ci + node), their code
+# hashes checked against assets.ContractCodeHashes.
 assets: check-go check-npm
 	$(GO) run ./cmd/tonsim -fetch
 
@@ -32,9 +36,11 @@ dev: check-go assets
 	$(GO) build -o bin/processor ./cmd/processor
 	./bin/processor dev
 
+# PostgreSQL and RabbitMQ are started when they are down and can be
+# (scripts/with-test-db.sh, scripts/with-rabbitmq.sh; README, Tests).
 test: check-go assets
 	$(GO) vet $(PKGS)
-	./scripts/with-test-db.sh $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	./scripts/with-test-db.sh ./scripts/with-rabbitmq.sh $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # A local TON network on its own: liteserver 127.0.0.1:46732, control API
 # http://127.0.0.1:8092 (see README).

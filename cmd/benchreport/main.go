@@ -41,6 +41,7 @@ var targets = []target{
 	{"./internal/blockscanner/", "BenchmarkCatchUpMostlyIrrelevant$", "1x", "mcblocks/s", "scanner catch-up, 4 shards, mostly irrelevant traffic", ">= 200 masterchain blocks/s", atLeast(200)},
 	{"./internal/blockscanner/", "BenchmarkCatchUpDepositHeavy$", "1x", "deposits/s", "scanner catch-up, relevant transactions into PostgreSQL", ">= 5,000/s", atLeast(5000)},
 	{"./internal/app/", "BenchmarkWithdrawalThroughput$", "1x", "withdrawals/min", "withdrawals confirmed through one hot wallet (1 s blocks)", ">= 10,000/min", atLeast(10000)},
+	{"./internal/app/", "BenchmarkWithdrawalThroughputLongComments$", "1x", "withdrawals/min", "withdrawals with 1000-byte comments through one hot wallet, every external under 64 KiB (1 s blocks)", ">= 30,000/min", atLeast(30000)},
 	{"./internal/app/", "BenchmarkWithdrawalLatencyShortQueue$", "10x", "p50-blocks", "accepted -> processed, short queue (1 s blocks)", "p50 <= 2 masterchain blocks", atMost(2)},
 	{"./internal/notify/", "BenchmarkWorkerDrainsBacklog/20000$", "1x", "events/s", "webhook outbox drain to a loopback receiver, 20k backlog", "", nil},
 	{"./internal/bridge/", "BenchmarkBridgeOverhead$", "2500x", "p99-ms", "bridge overhead (API -> simulator -> back) p99 at 500 req/s", "< 5 ms", atMost(5)},

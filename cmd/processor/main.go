@@ -62,7 +62,7 @@ func withCancel(ctx context.Context, stop context.CancelFunc) (context.Context, 
 	return ctx, func() { cancel(); stop() }
 }
 
-const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-wallet|new-seed|resume-withdrawals NOTE|dev|help]
+const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-wallet|new-seed|resume-withdrawals NOTE|takeover-bicycle ...|dev|help]
 
   serve    run the API and background workers (default); several replicas
            may share one database: each background job runs on the one
@@ -79,6 +79,11 @@ const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-w
            NOTE says who checked the batch's withdrawals and what was found
   new-seed print a new random 24-word mnemonic (keep it secret; store it
            in a file for SEED_FILE)
+  takeover-bicycle [--dry-run] --bicycle-db URL [--proxy-code FILE]
+           adopt a stopped gobicycle/bicycle deployment (SEED = its seed):
+           import its addresses, history, withdrawals and scan position;
+           takeover-bicycle sweep-proxies|move-hot move its funds (README:
+           Switching from bicycle: takeover runbook)
   dev      start a local TON network, a throwaway database (unless
            DATABASE_URL is set) and the processor, seeded; prints the API
            token, URLs and curl lines. Ctrl-C cleans up.
@@ -163,10 +168,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "new-seed":
 		fmt.Fprintln(stdout, strings.Join(wallet.NewSeed(), " "))
 		return nil
+	case "takeover-bicycle":
+		return takeoverBicycle(ctx, flags, getenv, stdout)
 	case "dev":
 		return app.Dev(ctx, app.DevOptions{Getenv: getenv, Out: stdout})
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage+config.Doc()+"\nFiat bridge (see README, Fiat bridge):\n"+bridge.Doc())
+		fmt.Fprint(stdout, usage+config.Doc()+"\nFiat bridge (see README, Fiat bridge):\n"+bridge.Doc()+
+			"\nbicycle's variable names, read as aliases with a warning (ours win):\n"+config.BicycleDoc())
 		return nil
 	}
 	return errors.New("unknown command " + cmd + "\n" + usage)

@@ -1,6 +1,7 @@
 // Command soak runs the fault and soak suite (internal/soak): tonsim and
 // the processor under a steady mix of deposits, duplicate-submitted
-// withdrawals and sweeps, with faults injected, for a fixed duration; then
+// withdrawals, sweeps and fiat bridge payins and payouts at provider
+// simulators, with faults injected, for a fixed duration; then
 // it checks the invariants against the chain, prints the summary table and
 // exits 1 on any violation (2 when the run itself could not be carried out).
 package main
@@ -26,6 +27,8 @@ func main() {
 	flag.BoolVar(&o.Faults, "faults", true, "inject faults")
 	flag.DurationVar(&o.FaultEvery, "fault-every", 8*time.Second, "mean time between faults")
 	flag.Int64Var(&o.Seed, "seed", 0, "random seed (0: from the clock; printed)")
+	flag.IntVar(&o.BridgePerTick, "bridge", 2, "fiat bridge payments per tick (Payfield, HighHelp, Paykassma simulators; 0: none)")
+	flag.DurationVar(&o.BridgeUnknownGiveUp, "bridge-give-up", 20*time.Second, "the processor's BRIDGE_UNKNOWN_GIVE_UP")
 	flag.DurationVar(&o.DrainTimeout, "drain", 120*time.Second, "how long to wait for everything to settle after the traffic")
 	flag.StringVar(&o.DatabaseURL, "database-url", "", "an existing empty database instead of a throwaway PostgreSQL (no restart fault)")
 	flag.StringVar(&o.ProcessorBin, "processor", "", "a built cmd/processor (default: go build from the module)")

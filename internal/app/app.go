@@ -92,7 +92,7 @@ type App struct {
 	Bridge     *bridge.Service
 	bridgeConf *bridge.Config
 	bridgeOn   bool
-	Webhooks   *notify.Worker // nil without WEBHOOK_URL
+	Notifiers  []*notify.Worker // one per configured notification sink
 	Registry   *prometheus.Registry
 	API        *echo.Echo
 	log        *slog.Logger
@@ -118,6 +118,11 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	// Settings to change that did not stop the start (gobicycle/bicycle's
+	// variable names): said once, at start.
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "warning", w)
 	}
 	a := &App{Config: cfg, log: log, Registry: prometheus.NewRegistry(), listener: opts.Listener, role: opts.Role}
 	defer func() {
@@ -164,14 +169,14 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		jettons[j.Symbol] = withdrawals.Jetton{Symbol: j.Symbol, Master: j.Master, HotJettonWallet: jw, SweepThreshold: j.SweepThreshold}
 	}
 	outcomes := withdrawals.NewOutcomes(a.DB, a.Wallets.HotWalletAddress(), jettons, cfg.Network, log.With("component", "outcomes"))
+	a.Registry.MustRegister(outcomes.Collectors()...)
 	a.Scanner = blockscanner.New(a.DB, blockscanner.TonChain{API: a.Chain.API()}, enqueueDeposit,
 		blockscanner.Config{Network: cfg.Network, StartBlock: cfg.ScannerStartBlock, HotWallet: hot, Hook: outcomes},
 		a.Registry, log.With("component", "scanner"))
-	if cfg.WebhookURL != "" {
-		if a.Webhooks, err = notify.NewWorker(a.DB, cfg.WebhookURL, cfg.WebhookSecret, notify.Options{}, a.Registry,
-			log.With("component", "webhooks")); err != nil {
-			return nil, err
-		}
+	// Before anything can enqueue: a sink gets the events enqueued after
+	// its worker registered it.
+	if a.Notifiers, err = newNotifiers(ctx, a.DB, cfg, a.Registry, log); err != nil {
+		return nil, err
 	}
 	if err := a.Scanner.Init(ctx); err != nil {
 		return nil, err
@@ -199,7 +204,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		ceiling.masters[j.Symbol] = j.Master
 	}
 	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(), Limits: withdrawalLimits(cfg),
-		Ceiling: ceiling.Ceiling,
+		Ceiling: ceiling.Ceiling, JettonMasters: ceiling.masters,
 		JettonWallet: func(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
 			jw, err := a.Chain.JettonWalletAddress(ctx, master, owner)
 			switch {
@@ -273,8 +278,8 @@ func (a *App) Serve(ctx context.Context) error {
 			"scanner":     a.Scanner.Run,
 			"withdrawals": a.Payouts.Run,
 		}
-		if a.Webhooks != nil {
-			jobs["webhooks"] = a.Webhooks.Run
+		for _, w := range a.Notifiers {
+			jobs[notifierJob(w.Sink().Name())] = w.Run
 		}
 		if a.bridgeOn {
 			jobs["bridge-reconciler"] = bridge.ReconcilerFor(a.Bridge, a.bridgeConf).Run

@@ -129,7 +129,20 @@ func BenchmarkDepositHistory(b *testing.B) {
 // measures how many are confirmed (processed) per minute, and the latency
 // from acceptance to processed in masterchain blocks.
 func BenchmarkWithdrawalThroughput(b *testing.B) {
-	const count = 5000
+	benchWithdrawals(b, 5000, nil)
+}
+
+// BenchmarkWithdrawalThroughputLongComments is BenchmarkWithdrawalThroughput
+// with a distinct 1000-byte comment on every withdrawal: batches are cut by
+// the external message size (about 54 per batch), so many are in flight at
+// once. Every external must stay under the validators' limit.
+func BenchmarkWithdrawalThroughputLongComments(b *testing.B) {
+	benchWithdrawals(b, 5000, func(i int) string { return longComment("bench", i) })
+}
+
+// benchWithdrawals runs the throughput benchmark; comment, when given,
+// is each withdrawal's comment.
+func benchWithdrawals(b *testing.B, count int, comment func(i int) string) {
 	for it := 0; it < b.N; it++ {
 		b.StopTimer()
 		n, err := tonsim.Start(context.Background(), emu, emu.Contracts, tonsim.Options{BlockInterval: time.Second, LiteAddr: "127.0.0.1:0"})
@@ -143,6 +156,12 @@ func BenchmarkWithdrawalThroughput(b *testing.B) {
 		}
 		p := startProcessor(b, n, benchEnv(b, n, j))
 		p.fundHot(b, "100000")
+		// Throughput of a running processor: the clock starts once it has
+		// paid one withdrawal (its scanner in sync, its worker elected
+		// and the hot wallet deployed).
+		warm := p.ok(p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "warmup", "query_id": "0",
+			"currency": "TON", "amount": "1000000", "destination": dest("warmup", 0, false)}, true))["ID"]
+		p.waitStatus(b, warm, "processed", 60*time.Second)
 		b.StartTimer()
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -152,8 +171,12 @@ func BenchmarkWithdrawalThroughput(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for i := range next {
-					r := p.do("POST", "/v1/withdrawal/send", map[string]string{"user_id": "bench", "query_id": fmt.Sprint(i),
-						"currency": "TON", "amount": "1000000", "destination": dest("bench", i, false)}, true)
+					body := map[string]string{"user_id": "bench", "query_id": fmt.Sprint(i),
+						"currency": "TON", "amount": "1000000", "destination": dest("bench", i, false)}
+					if comment != nil {
+						body["comment"] = comment(i)
+					}
+					r := p.do("POST", "/v1/withdrawal/send", body, true)
 					if r.status != http.StatusOK {
 						b.Error(r.raw)
 					}
@@ -167,7 +190,7 @@ func BenchmarkWithdrawalThroughput(b *testing.B) {
 		wg.Wait()
 		for {
 			var done int
-			if err := p.app.DB.QueryRow(ctx, `SELECT count(*) FROM withdrawals WHERE state = 'processed'`).Scan(&done); err != nil {
+			if err := p.app.DB.QueryRow(ctx, `SELECT count(*) FROM withdrawals WHERE state = 'processed' AND user_id = 'bench'`).Scan(&done); err != nil {
 				b.Fatal(err)
 			}
 			if done == count {
@@ -182,12 +205,23 @@ func BenchmarkWithdrawalThroughput(b *testing.B) {
 		b.StopTimer()
 		var p50, p99 float64
 		if err := p.app.DB.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)),
-			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)) FROM withdrawals`).Scan(&p50, &p99); err != nil {
+			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)) FROM withdrawals WHERE user_id = 'bench'`).Scan(&p50, &p99); err != nil {
 			b.Fatal(err)
+		}
+		var biggest, batches int
+		if err := p.app.DB.QueryRow(ctx, `SELECT max(length(signed_message)),
+			(SELECT count(DISTINCT i.batch_id) FROM hot_batch_items i JOIN withdrawals w ON w.id = i.withdrawal_id WHERE w.user_id = 'bench')
+			FROM hot_batches`).Scan(&biggest, &batches); err != nil {
+			b.Fatal(err)
+		}
+		if limit := int(n.Chain.SizeLimits().MaxExtMsgSize); biggest > limit {
+			b.Fatalf("an external of %d bytes: validators refuse over %d", biggest, limit)
 		}
 		b.ReportMetric(float64(count)/elapsed.Minutes(), "withdrawals/min")
 		b.ReportMetric(p50, "p50-latency-s")
 		b.ReportMetric(p99, "p99-latency-s")
+		b.ReportMetric(float64(biggest), "max-external-bytes")
+		b.ReportMetric(float64(batches), "batches")
 		p.stop()
 		_ = n.Close()
 	}

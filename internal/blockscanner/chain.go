@@ -222,7 +222,7 @@ func watchedTxs(blk *tlb.Block, ix *Index) (matched []matchedTx, total int, err 
 				return nil, 0, fmt.Errorf("transaction of %x: %w", acct, err)
 			}
 			mt := matchedTx{tx: tx, w: w}
-			if w.Kind == KindHot || w.Kind == KindHotJetton || w.Kind == KindDestination || depositExternal(w, tx) {
+			if w.Kind == KindHot || w.Kind == KindHotJetton || w.Kind == KindDestination || depositExternal(w, tx) || depositSideOfSweep(w, tx, ix.hot) {
 				if mt.inHash, mt.outs, err = rawMessages(c, tx); err != nil {
 					return nil, 0, fmt.Errorf("transaction of %x: %w", acct, err)
 				}

@@ -48,6 +48,10 @@ type Watched struct {
 	// JettonWallet is a jetton deposit's jetton wallet (KindDeposit rows of
 	// a jetton, and KindJettonWallet rows).
 	JettonWallet [32]byte
+	// CreditedBeforeLT is set for deposits a takeover imported: what
+	// originated before it the previous processor credited (see
+	// creditedBefore); 0 for none.
+	CreditedBeforeLT uint64
 }
 
 // Credit is a deposit the classifier found.
@@ -288,4 +292,29 @@ func rawBits(c *cell.Cell) []byte {
 		return nil
 	}
 	return b
+}
+
+// depositSideOfSweep reports the other deposit-side transactions of a
+// sweep, which the hook needs and which never credit: the deposit wallet
+// receiving gas from the hot wallet (Classify never credits the hot
+// wallet's transfers), and the deposit's jetton wallet executing the
+// deposit wallet's transfer request (a message from its owner is an
+// outgoing transfer, never an incoming internal_transfer). The hook fails
+// a sweep whose transfer the jetton wallet refused, and notices when gas
+// that arrived is taken before the sweep's transfer.
+func depositSideOfSweep(w Watched, tx *tlb.Transaction, hot [32]byte) bool {
+	if tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
+		return false
+	}
+	src := tx.IO.In.AsInternal().SrcAddr
+	if src == nil || src.Type() != address.StdAddress || src.Workchain() != 0 {
+		return false
+	}
+	switch w.Kind {
+	case KindDeposit:
+		return bytes.Equal(src.Data(), hot[:])
+	case KindJettonWallet:
+		return bytes.Equal(src.Data(), w.Owner[:])
+	}
+	return false
 }

@@ -22,6 +22,7 @@ const refreshMargin = 1024
 type Index struct {
 	db   *pgxpool.Pool
 	hook Hook
+	hot  [32]byte
 
 	mu      sync.RWMutex
 	byAcct  map[[32]byte]Watched
@@ -32,7 +33,7 @@ type Index struct {
 
 // NewIndex creates an index watching the hot wallet; Refresh loads deposits.
 func NewIndex(db *pgxpool.Pool, hot [32]byte) *Index {
-	ix := &Index{db: db, byAcct: map[[32]byte]Watched{}}
+	ix := &Index{db: db, hot: hot, byAcct: map[[32]byte]Watched{}}
 	ix.byAcct[hot] = Watched{Kind: KindHot, Owner: hot}
 	return ix
 }
@@ -71,7 +72,7 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	from := ix.maxID - refreshMargin
 	ix.mu.RUnlock()
 	rows, err := ix.db.Query(ctx, `
-		SELECT id, user_id, currency, workchain, address, jetton_wallet_workchain, jetton_wallet
+		SELECT id, user_id, currency, workchain, address, jetton_wallet_workchain, jetton_wallet, coalesce(credited_before_lt, 0)
 		FROM deposit_wallets WHERE id > $1 ORDER BY id`, from)
 	if err != nil {
 		return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
@@ -86,9 +87,11 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	var loaded []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.w.DepositID, &r.w.UserID, &r.w.Currency, &r.wc, &r.owner, &r.jwWC, &r.jw); err != nil {
+		var before int64
+		if err := rows.Scan(&r.w.DepositID, &r.w.UserID, &r.w.Currency, &r.wc, &r.owner, &r.jwWC, &r.jw, &before); err != nil {
 			return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
 		}
+		r.w.CreditedBeforeLT = uint64(before)
 		loaded = append(loaded, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -54,10 +54,11 @@ type DepositEvent struct {
 type Enqueuer func(ctx context.Context, tx pgx.Tx, events []Event) error
 
 // Observed is a transaction of an account a Hook watches (the hot wallet,
-// its jetton wallets, withdrawal destinations) or a deposit wallet's
+// its jetton wallets, withdrawal destinations), a deposit wallet's
 // external-message transaction (KindDeposit: a sweep or service withdrawal
-// it executed), handed to the hook in the transaction that advances the
-// cursor past it.
+// it executed) or another deposit-side transaction of a sweep (see
+// depositSideOfSweep), handed to the hook in the transaction that advances
+// the cursor past it.
 type Observed struct {
 	Tx          *tlb.Transaction
 	W           Watched
@@ -456,13 +457,20 @@ func (s *Scanner) scanMaster(ctx context.Context, m *masterInfo, prev []*tonutil
 				r.observed = append(r.observed, Observed{Tx: mt.tx, W: mt.w, InMsgHash: mt.inHash, OutMsgs: mt.outs, MasterSeqno: m.id.SeqNo})
 				continue
 			}
-			if depositExternal(mt.w, mt.tx) {
+			if depositExternal(mt.w, mt.tx) || depositSideOfSweep(mt.w, mt.tx, s.conf.HotWallet) {
 				// A deposit wallet executing our signed message (sweep,
-				// service withdrawal): the hook's, never a credit.
+				// service withdrawal), receiving gas from the hot wallet,
+				// or its jetton wallet executing its transfer: the
+				// hook's, never a credit.
 				r.observed = append(r.observed, Observed{Tx: mt.tx, W: mt.w, InMsgHash: mt.inHash, OutMsgs: mt.outs, MasterSeqno: m.id.SeqNo})
 				continue
 			}
 			c, verdict := Classify(mt.tx, mt.w, s.conf.HotWallet)
+			if c != nil && creditedBefore(mt.w, mt.tx) {
+				// The previous processor credited it (an imported deposit).
+				s.log.Debug("deposit credited before the takeover skipped", "tx", hex.EncodeToString(mt.tx.Hash), "deposit_id", mt.w.DepositID)
+				continue
+			}
 			if c != nil {
 				r.credits = append(r.credits, c)
 				continue

@@ -13,7 +13,7 @@ var coreVars = []struct{ name, def, desc string }{
 	{EnvConfigFile, "", `Optional JSON file {"providers":{"NAME":{"enabled":true,"base_url":"...","timeout":"15s","settings":{...}}}}; environment variables win over it.`},
 	{EnvPublicURL, "", "Public base URL of this processor; provider callbacks go to it + /v1/bridge/callbacks/NAME."},
 	{EnvReconcileInterval, DefaultReconcileInterval.String(), "How often payments in an open or unknown state are asked about at their provider."},
-	{EnvUnknownGiveUp, DefaultUnknownGiveUp.String(), "Age after which an unknown payment (a call whose outcome we never learned) that the provider says it has no record of is failed."},
+	{EnvUnknownGiveUp, DefaultUnknownGiveUp.String(), "Age after which an unknown payment (a create call whose outcome we never learned) is decided: failed if its provider definitely says it has no such payment; otherwise (no answer yet, e.g. Paykassma before its postback, or the status call failing) it stays unknown and is flagged needs_attention for a person (ERROR log, metric processor_bridge_payments_attention_total{reason=\"no_definite_answer\"}). Lack of news never fails a payment."},
 	{EnvNemoSecret, "", "HMAC secret of Nemo.travel's counterparty-balance call; empty: the call is off. Secret: never logged."},
 	{EnvNemoCompanies, "", "Nemo company ids and the provider balances each sees, e.g. 1001=payfield:RUB,1002=payfield:RUB+highhelp:RUB."},
 	{EnvNemoAmountFormat, "major", "Amounts in Nemo answers: major (e.g. 12.50) or minor (1250)."},

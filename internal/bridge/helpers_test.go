@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ton-custody/processor/api/apitest"
 	"github.com/ton-custody/processor/internal/bridge"
@@ -41,13 +42,14 @@ func bearer(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 type env struct {
-	t    testing.TB
-	pool *pgxpool.Pool
-	sim  *sim.Sim
-	pf   *payfield.Client
-	svc  *bridge.Service
-	srv  *httptest.Server
-	http *http.Client
+	t       testing.TB
+	pool    *pgxpool.Pool
+	sim     *sim.Sim
+	pf      *payfield.Client
+	svc     *bridge.Service
+	srv     *httptest.Server
+	http    *http.Client
+	metrics *prometheus.Registry
 }
 
 type envOpts struct {
@@ -59,34 +61,43 @@ type envOpts struct {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, pool: storetest.NewDB(t)}
-	o.sim.APIKey, o.sim.Secret, o.sim.WebhookSecret = apiKey, secret, whSecet
-	s, err := sim.Start(o.sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	e.sim = s
-	s.SetBalance("RUB", 100_000_00, 5_000_00)
+	return newEnvFor(t, o, func(e *env) []bridge.Provider {
+		o.sim.APIKey, o.sim.Secret, o.sim.WebhookSecret = apiKey, secret, whSecet
+		s, err := sim.Start(o.sim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		e.sim = s
+		s.SetBalance("RUB", 100_000_00, 5_000_00)
+		e.pf, err = payfield.New(payfield.Options{BaseURL: s.URL, APIKey: config.NewSecret(apiKey), Secret: config.NewSecret(secret),
+			WebhookSecret: config.NewSecret(whSecet), Client: &http.Client{Timeout: o.timeout,
+				Transport: &http.Transport{MaxIdleConnsPerHost: 100}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []bridge.Provider{e.pf}
+	})
+}
+
+// newEnvFor runs the bridge API over the providers mk returns; mk runs
+// once e.srv (the bridge's public URL, where simulators call back) is up.
+func newEnvFor(t testing.TB, o envOpts, mk func(e *env) []bridge.Provider) *env {
+	t.Helper()
+	e := &env{t: t, pool: storetest.NewDB(t), metrics: prometheus.NewRegistry()}
 	if o.timeout == 0 {
 		o.timeout = 2 * time.Second
-	}
-	e.pf, err = payfield.New(payfield.Options{BaseURL: s.URL, APIKey: config.NewSecret(apiKey), Secret: config.NewSecret(secret),
-		WebhookSecret: config.NewSecret(whSecet), Client: &http.Client{Timeout: o.timeout,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 100}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := bridge.NewRegistry(append([]bridge.Provider{e.pf}, o.extra...)...)
-	if err != nil {
-		t.Fatal(err)
 	}
 	ec := echo.New()
 	ec.HideBanner = true
 	e.srv = httptest.NewServer(ec)
 	t.Cleanup(e.srv.Close)
+	reg, err := bridge.NewRegistry(append(mk(e), o.extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := bridge.ServiceOptions{PublicURL: e.srv.URL, Logger: slog.New(slog.DiscardHandler),
-		RecheckAfter: time.Hour, UnknownGiveUp: time.Hour}
+		RecheckAfter: time.Hour, UnknownGiveUp: time.Hour, Metrics: bridge.NewMetrics(e.metrics)}
 	if o.noCallback {
 		opts.PublicURL = ""
 	}
@@ -195,4 +206,32 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// counter reads a bridge counter with the given labels (0 when absent).
+func (e *env) counter(name string, labels ...string) float64 {
+	e.t.Helper()
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if got[labels[i]] != labels[i+1] {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -8,15 +8,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics counts provider calls; one set per process, registered by the
-// caller (Build with BuildOptions.Registerer).
+// Metrics counts provider calls, rejected callbacks and payments a person
+// must look at; one set per process, registered by the caller and handed
+// to Build (the Service takes it from the Registry).
 type Metrics struct {
-	requests *prometheus.CounterVec
-	errors   *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests  *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	rejected  *prometheus.CounterVec
+	attention *prometheus.CounterVec
 }
 
-// NewMetrics registers the bridge's provider metrics on reg.
+// Reasons of processor_bridge_payments_attention_total.
+const (
+	// AttentionNoAnswer: an unknown payment past UnknownGiveUp that its
+	// provider neither reported nor definitely denied.
+	AttentionNoAnswer = "no_definite_answer"
+	// AttentionConflict: a final status reported after a contradicting
+	// local final status (paid after failed).
+	AttentionConflict = "status_conflict"
+)
+
+// NewMetrics registers the bridge's metrics on reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "processor_bridge_provider_requests_total",
@@ -25,9 +38,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Provider requests that failed: transport errors and 5xx answers."}, []string{"provider"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "processor_bridge_provider_request_duration_seconds",
 			Help: "Provider request latency.", Buckets: prometheus.DefBuckets}, []string{"provider"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "processor_bridge_callbacks_rejected_total",
+			Help: "Provider callbacks refused (nothing changed), by provider and reason."}, []string{"provider", "reason"}),
+		attention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "processor_bridge_payments_attention_total",
+			Help: "Payments flagged for a person to decide (needs_attention), by provider and reason: " +
+				AttentionNoAnswer + " or " + AttentionConflict + "."}, []string{"provider", "reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.errors, m.latency)
+		reg.MustRegister(m.requests, m.errors, m.latency, m.rejected, m.attention)
 	}
 	return m
 }

@@ -17,14 +17,33 @@
 // request under it is a conflict. A create call that times out or gets a
 // 5xx leaves the payment unknown; the Reconciler polls the provider's
 // status until it settles (never creating again), and also polls open
-// payments whose callbacks may have been lost. Statuses only move forward
-// (Advances; terminal ones never change except succeeded -> reversed, also
-// enforced by a trigger); every change adds a bridge_payment_events row and
-// a webhook event (topic "bridge_payment", id "bridge:<reference>:<status>",
-// data = PaymentView) in the same transaction. A non-terminal status that
-// is reached a second time (processing -> under_review -> processing) is
-// not notified again (same event id). The initial created status is not
-// notified (the merchant has it in the create answer).
+// payments whose callbacks may have been lost. Only a definite answer ends
+// an unknown payment: a final status, or the provider's "no such payment"
+// (ErrNotFound) past UnknownGiveUp. Without one (ErrNoDefiniteAnswer, a
+// failing status call) it stays unknown and, past UnknownGiveUp, is
+// flagged for a person (Record.Attention, needs_attention in the view, an
+// ERROR log and processor_bridge_payments_attention_total); the reconciler
+// keeps asking. Statuses only move forward (Advances; terminal ones never
+// change except succeeded -> reversed, also enforced by a trigger); every
+// change adds a bridge_payment_events row and a webhook event (topic
+// "bridge_payment", id "bridge:<reference>:<status>", data = PaymentView)
+// in the same transaction. A non-terminal status that is reached a second
+// time (processing -> under_review -> processing) is not notified again
+// (same event id). The initial created status is not notified (the
+// merchant has it in the create answer). A final status reported after a
+// final status it Contradicts (paid after failed) cannot change the
+// payment but is kept: a bridge_payment_conflicts row, the attention note,
+// a webhook event "bridge:<reference>:conflict:<status>", the metric and
+// an ERROR log, all once per reported status. updated_at moves only when
+// the payment changes, not on polls.
+//
+// Callbacks are verified by the provider (signature, freshness) and bound
+// to our account (HighHelp: the signed general.project_id and
+// x-access-merchant-id; Payfield: shop_code when configured; Paykassma:
+// the access keys); refused ones change nothing and are counted in
+// processor_bridge_callbacks_rejected_total{provider,reason}. Package
+// providertest is the behavioural contract every provider runs against
+// its simulator.
 //
 // # HTTP API (amounts: decimal strings in minor units)
 //
@@ -33,7 +52,9 @@
 //	   "method":"card","customer":{"user_id":"alice","ip":"203.0.113.5"},"extra":{"ifsc_code":"..."}}
 //	  201 new / 200 same request again: PaymentView
 //	  {"reference","kind","provider","amount","currency","method","status","raw_status",
-//	   "provider_id","redirect_url","settled_amount","reason","created_at","updated_at"}
+//	   "provider_id","redirect_url","settled_amount","reason","needs_attention","attention",
+//	   "conflicts":[{"local_status","status","raw_status","source","reason","settled_amount","at"}],
+//	   "created_at","updated_at"}
 //	  400 invalid, 409 reference reused with another body, 501 capability missing
 //	GET  /v1/bridge/payments/{reference}                    PaymentView or 404
 //	GET  /v1/bridge/balances[?provider=]                    {"balances":[{"provider","currency",
@@ -94,6 +115,23 @@ func (s Status) CanMove(next Status) bool {
 		return next == StatusReversed
 	}
 	return !s.Terminal()
+}
+
+// paid reports whether a final status means the money moved (succeeded,
+// or reversed: moved and came back) rather than never moved.
+func paid(s Status) bool { return s == StatusSucceeded || s == StatusReversed }
+
+// Contradicts reports whether a final status reported for a payment whose
+// local status is already final tells another story: money moved where we
+// recorded that it did not, or the other way round (paid after failed,
+// failed after succeeded). Such a report cannot change the final status
+// but must reach a person. Final statuses of the same outcome (expired,
+// then failed; reversed, then a late succeeded) do not contradict.
+func Contradicts(local, reported Status) bool {
+	if !local.Terminal() || !reported.Terminal() || local == reported {
+		return false
+	}
+	return paid(local) != paid(reported)
 }
 
 // Kind is payin or payout.
@@ -189,6 +227,21 @@ type Provider interface {
 	Name() string
 }
 
+// CallbackError is a refused callback with the reason counted in
+// processor_bridge_callbacks_rejected_total; it matches ErrBadCallback.
+type CallbackError struct {
+	Reason string // a short metric label, e.g. "signature", "project_mismatch"
+	Err    error
+}
+
+// RejectCallback returns err as a refused callback counted under reason.
+func RejectCallback(reason string, err error) error { return &CallbackError{Reason: reason, Err: err} }
+
+func (e *CallbackError) Error() string { return e.Err.Error() }
+
+// Unwrap makes the error match ErrBadCallback and what it wraps.
+func (e *CallbackError) Unwrap() []error { return []error{ErrBadCallback, e.Err} }
+
 // Errors providers return.
 var (
 	// ErrBadCallback: signature, freshness or shape of a callback is wrong.
@@ -199,8 +252,16 @@ var (
 	ErrOutcomeUnknown = errors.New("bridge: outcome unknown")
 	// ErrRejected: the provider refused the request (4xx with a reason).
 	ErrRejected = errors.New("bridge: rejected by provider")
-	// ErrNotFound: the provider does not know the reference.
+	// ErrNotFound: the provider says definitely that it has no payment
+	// under the reference (it would have one had it accepted the request).
+	// Only this answer, or a final status, may end an unknown payment.
 	ErrNotFound = errors.New("bridge: not found at provider")
+	// ErrNoDefiniteAnswer: the provider answered but cannot say whether it
+	// has the payment (Paykassma has no postback before the outcome, so a
+	// pending payment and one it never got look alike). It never ends a
+	// payment: the reconciler keeps asking and, past
+	// ServiceOptions.UnknownGiveUp, flags an unknown payment for a person.
+	ErrNoDefiniteAnswer = errors.New("bridge: the provider gave no definite answer")
 )
 
 // Timeouts every provider client uses unless configured otherwise.

@@ -12,9 +12,10 @@ import (
 // Reconciler settles open payments by polling their providers' status:
 // payments whose create call's outcome is unknown, payments left in
 // created by a crash, and open payments whose callbacks may have been
-// lost. It never creates a payment again. Several reconcilers may run on
-// one database: a payment is claimed with FOR UPDATE SKIP LOCKED and a
-// lease before its provider is asked.
+// lost. It never creates a payment again, and never fails one for lack of
+// news (see settle). Several reconcilers may run on one database: a
+// payment is claimed with FOR UPDATE SKIP LOCKED and a lease before its
+// provider is asked.
 type Reconciler struct {
 	// Service is the bridge. Required.
 	Service *Service
@@ -129,36 +130,73 @@ func (r *Reconciler) maxBackoff() time.Duration {
 	return 30 * time.Minute
 }
 
+// settle asks d's provider and applies a definite answer. Only a final
+// status, or the provider's definite "no such payment" (ErrNotFound) past
+// UnknownGiveUp, may end an unknown payment; anything else (no definite
+// answer, a failing status call, no status call at all) keeps it open,
+// and past UnknownGiveUp flags it for a person.
 func (r *Reconciler) settle(ctx context.Context, d due) (bool, error) {
 	s := r.Service
 	age := time.Since(d.createdAt)
 	if d.status == StatusCreated && age < s.opts.CreatedGrace {
 		return false, nil // its create call is probably still running
 	}
-	p, ok := s.reg.Get(d.provider)
+	unknown := d.status == StatusUnknown || d.status == StatusCreated
+	givenUp := unknown && age >= s.opts.UnknownGiveUp
+	res, err := r.ask(ctx, d)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound) && givenUp:
+		res = Result{Status: StatusFailed, RawStatus: "not_found",
+			Reason: fmt.Sprintf("the provider says it has no such payment %s after its creation", age.Round(time.Second))}
+	case givenUp:
+		return false, s.flagAttention(ctx, d, age, err)
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoDefiniteAnswer):
+		return false, nil // not yet at the provider, or no news: ask again later
+	default:
+		return false, err
+	}
+	a, err := s.apply(ctx, d.ref, d.provider, res, "reconcile")
+	if a.changed {
+		s.log.Info("bridge: reconciled payment", "reference", d.ref, "provider", d.provider, "from", d.status, "to", res.Status)
+	}
+	return a.changed, err
+}
+
+// ask asks d's provider for its status.
+func (r *Reconciler) ask(ctx context.Context, d due) (Result, error) {
+	p, ok := r.Service.reg.Get(d.provider)
 	if !ok {
-		return false, fmt.Errorf("provider %s is not configured", d.provider)
+		return Result{}, fmt.Errorf("provider %s is not configured", d.provider)
 	}
 	sg, ok := p.(StatusGetter)
 	if !ok {
-		return false, fmt.Errorf("%w: %s has no status call; waiting for callbacks", ErrNotImplemented, d.provider)
+		return Result{}, fmt.Errorf("%w: %s has no status call; waiting for callbacks", ErrNotImplemented, d.provider)
 	}
-	res, err := sg.Status(ctx, d.kind, d.ref)
-	if errors.Is(err, ErrNotFound) {
-		if (d.status == StatusUnknown || d.status == StatusCreated) && age >= s.opts.UnknownGiveUp {
-			res = Result{Status: StatusFailed, RawStatus: "not_found",
-				Reason: fmt.Sprintf("the provider has no record of the payment %s after its creation", age.Round(time.Second))}
-		} else {
-			return false, nil
-		}
-	} else if err != nil {
-		return false, err
+	return sg.Status(ctx, d.kind, d.ref)
+}
+
+// flagAttention notes, once, that the unknown payment d got no definite
+// answer by UnknownGiveUp (cause: what the last ask said): it stays open
+// (the provider may still pay it), a person must decide, and the
+// reconciler keeps asking.
+func (s *Service) flagAttention(ctx context.Context, d due, age time.Duration, cause error) error {
+	note := fmt.Sprintf("no definite answer from %s %s after creation (last: %v): it may still be paid; check with the provider and settle it by hand",
+		d.provider, age.Round(time.Second), cause)
+	tag, err := s.pool.Exec(ctx, `UPDATE bridge_payments SET attention = $2
+		WHERE reference = $1 AND attention = '' AND status IN ('created', 'unknown')`, d.ref, note)
+	if err != nil {
+		return fmt.Errorf("bridge: flag payment %s for attention: %w", d.ref, err)
 	}
-	_, changed, err := applyResult(ctx, s.pool, d.ref, d.provider, res, "reconcile", s.opts.RecheckAfter)
-	if changed {
-		s.log.Info("bridge: reconciled payment", "reference", d.ref, "provider", d.provider, "from", d.status, "to", res.Status)
+	if tag.RowsAffected() == 0 {
+		s.log.Warn("bridge: unknown payment still without a definite answer; flagged for a person",
+			"reference", d.ref, "provider", d.provider, "age", age.Round(time.Second), "error", cause)
+		return nil
 	}
-	return changed, err
+	s.opts.Metrics.attention.WithLabelValues(d.provider, AttentionNoAnswer).Inc()
+	s.log.Error("bridge: unknown payment past the give-up time without a definite answer; a person must decide",
+		"reference", d.ref, "provider", d.provider, "status", d.status, "age", age.Round(time.Second), "error", cause)
+	return nil
 }
 
 // ReconcilerFor returns a Reconciler for s with the configured interval.

@@ -56,8 +56,9 @@ func DriverNames() []string {
 // Registry holds the enabled providers by name. It is read-only after
 // construction and safe for concurrent use.
 type Registry struct {
-	byName map[string]Provider
-	names  []string
+	byName  map[string]Provider
+	names   []string
+	metrics *Metrics // from Build; the Service counts on it
 }
 
 // NewRegistry returns a registry of the given providers (tests and manual
@@ -101,7 +102,12 @@ func Build(cfg *Config, metrics ...*Metrics) (*Registry, error) {
 		}
 		ps = append(ps, p)
 	}
-	return NewRegistry(ps...)
+	r, err := NewRegistry(ps...)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = m
+	return r, nil
 }
 
 // Get returns the provider called name.

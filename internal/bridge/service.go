@@ -36,8 +36,10 @@ type ServiceOptions struct {
 	// RecheckAfter is how long after a change an open payment is polled
 	// again by the reconciler (default DefaultReconcileInterval).
 	RecheckAfter time.Duration
-	// UnknownGiveUp: a created/unknown payment the provider still does not
-	// know after this long is failed (default DefaultUnknownGiveUp).
+	// UnknownGiveUp: a created/unknown payment the provider definitely
+	// does not know (ErrNotFound) after this long is failed; one without a
+	// definite answer by then stays open and is flagged for a person
+	// (needs_attention). Default DefaultUnknownGiveUp.
 	UnknownGiveUp time.Duration
 	// CreatedGrace: a payment still in created this long after its
 	// insertion is polled (its create call died with the process); default
@@ -45,6 +47,9 @@ type ServiceOptions struct {
 	CreatedGrace time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics counts rejected callbacks and payments needing attention;
+	// default: the Registry's (from Build), else an unregistered set.
+	Metrics *Metrics
 }
 
 // Service is the bridge: it stores payments before calling providers,
@@ -70,6 +75,12 @@ func NewService(pool *pgxpool.Pool, reg *Registry, opts ServiceOptions) *Service
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil && reg != nil {
+		opts.Metrics = reg.metrics
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
 	}
 	return &Service{pool: pool, reg: reg, opts: opts, log: opts.Logger}
 }
@@ -195,17 +206,29 @@ func (s *Service) Create(ctx context.Context, q CreateRequest) (rec Record, crea
 			"provider", q.Provider, "reference", q.Reference, "error", err)
 		res = Result{Status: StatusUnknown, RawStatus: res.RawStatus, Reason: "outcome of the create call is unknown: " + err.Error()}
 	}
-	recheck := s.opts.RecheckAfter
-	rec, _, err = applyResult(ctx, s.pool, q.Reference, "", res, "create", recheck)
+	a, err := s.apply(ctx, q.Reference, "", res, "create")
 	if err != nil {
 		return Record{}, false, err
 	}
-	return rec, true, nil
+	return a.rec, true, nil
+}
+
+// apply is applyResult on the service's database, with the alert of a
+// recorded conflict (after its commit).
+func (s *Service) apply(ctx context.Context, ref, provider string, res Result, source string) (applied, error) {
+	a, err := applyResult(ctx, s.pool, ref, provider, res, source, s.opts.RecheckAfter)
+	if err == nil && a.conflict {
+		s.opts.Metrics.attention.WithLabelValues(a.rec.Provider, AttentionConflict).Inc()
+		s.log.Error("bridge: provider reported a final status contradicting ours; a person must decide",
+			"reference", ref, "provider", a.rec.Provider, "status", a.rec.Status, "reported", res.Status,
+			"raw_status", res.RawStatus, "source", source)
+	}
+	return a, err
 }
 
 // Get returns the payment with reference ref, or ErrUnknownReference.
 func (s *Service) Get(ctx context.Context, ref string) (Record, error) {
-	rec, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+recordColumns+` FROM bridge_payments WHERE reference = $1`, ref))
+	rec, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1`, ref))
 	if err != nil {
 		if isNoRows(err) {
 			return Record{}, ErrUnknownReference
@@ -321,7 +344,17 @@ type CallbackOutcome struct {
 	Callback Callback
 	Record   Record
 	Changed  bool
+	// Conflict: the callback's final status contradicted the payment's
+	// and was recorded (Record.Conflicts) for a person to decide.
+	Conflict bool
 }
+
+// Reasons of processor_bridge_callbacks_rejected_total beyond those a
+// provider gives with RejectCallback.
+const (
+	RejectInvalid          = "invalid"           // signature, freshness or shape, without a finer reason
+	RejectUnknownReference = "unknown_reference" // verified, but no payment of that provider has the reference
+)
 
 // HandleCallback verifies a provider callback (raw body) with the
 // provider's CallbackParser and applies it: once, whatever the number of
@@ -342,13 +375,23 @@ func (s *Service) HandleCallback(ctx context.Context, provider string, r *http.R
 		if !errors.Is(err, ErrBadCallback) {
 			err = fmt.Errorf("%w: %w", ErrBadCallback, err)
 		}
+		reason := RejectInvalid
+		if ce := (*CallbackError)(nil); errors.As(err, &ce) && ce.Reason != "" {
+			reason = ce.Reason
+		}
+		s.opts.Metrics.rejected.WithLabelValues(provider, reason).Inc()
 		return CallbackOutcome{}, err
 	}
 	out := CallbackOutcome{Callback: cb}
 	if cb.Informative {
 		out.Record, err = s.Get(ctx, cb.Reference)
-		return out, err
+	} else {
+		var a applied
+		a, err = s.apply(ctx, cb.Reference, provider, cb.Result, "callback")
+		out.Record, out.Changed, out.Conflict = a.rec, a.changed, a.conflict
 	}
-	out.Record, out.Changed, err = applyResult(ctx, s.pool, cb.Reference, provider, cb.Result, "callback", s.opts.RecheckAfter)
+	if errors.Is(err, ErrUnknownReference) {
+		s.opts.Metrics.rejected.WithLabelValues(provider, RejectUnknownReference).Inc()
+	}
 	return out, err
 }

@@ -37,8 +37,53 @@ type Record struct {
 	RedirectURL   string
 	SettledAmount *big.Int
 	Reason        string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Attention says why a person must decide about the payment (an
+	// unknown payment past UnknownGiveUp without a definite answer, or a
+	// contradicting late status); "" when there is nothing to decide.
+	Attention string
+	// Conflicts are final statuses reported after a contradicting local
+	// final status, oldest first.
+	Conflicts []Conflict
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// NeedsAttention reports whether a person must decide about the payment.
+func (r Record) NeedsAttention() bool { return r.Attention != "" || len(r.Conflicts) > 0 }
+
+// Conflict is a final status a provider reported after the payment had
+// reached a final status that contradicts it (see Contradicts).
+type Conflict struct {
+	LocalStatus   Status // the payment's final status when the report came
+	Status        Status // the final status reported
+	RawStatus     string
+	Source        string // callback or reconcile
+	Reason        string
+	SettledAmount *big.Int // minor units, when the provider said
+	At            time.Time
+}
+
+// conflictRow is a Conflict as recordCols aggregates it (the amount as
+// exact decimal text, never a JSON number).
+type conflictRow struct {
+	LocalStatus Status    `json:"local_status"`
+	Status      Status    `json:"status"`
+	RawStatus   string    `json:"raw_status"`
+	Source      string    `json:"source"`
+	Reason      string    `json:"reason"`
+	Settled     *string   `json:"settled_amount"`
+	At          time.Time `json:"at"`
+}
+
+// ConflictView is the JSON form of a Conflict.
+type ConflictView struct {
+	LocalStatus   Status `json:"local_status"`
+	Status        Status `json:"status"`
+	RawStatus     string `json:"raw_status"`
+	Source        string `json:"source"`
+	Reason        string `json:"reason,omitempty"`
+	SettledAmount string `json:"settled_amount,omitempty"`
+	At            string `json:"at"`
 }
 
 // PaymentView is the JSON form of a Record in the API and in webhooks.
@@ -56,21 +101,34 @@ type PaymentView struct {
 	RedirectURL   string `json:"redirect_url,omitempty"`
 	SettledAmount string `json:"settled_amount,omitempty"`
 	Reason        string `json:"reason,omitempty"`
-	CreatedAt     string `json:"created_at"`
-	UpdatedAt     string `json:"updated_at"`
+	// NeedsAttention: a person must decide (Attention says why, Conflicts
+	// list contradicting late statuses).
+	NeedsAttention bool           `json:"needs_attention"`
+	Attention      string         `json:"attention,omitempty"`
+	Conflicts      []ConflictView `json:"conflicts,omitempty"`
+	CreatedAt      string         `json:"created_at"`
+	UpdatedAt      string         `json:"updated_at"`
 }
 
 // View returns r's JSON form.
 func (r Record) View() PaymentView {
 	v := PaymentView{Reference: r.Reference, Kind: r.Kind, Provider: r.Provider, Currency: r.Currency,
 		Method: r.Method, Status: r.Status, RawStatus: r.RawStatus, ProviderID: r.ProviderID,
-		RedirectURL: r.RedirectURL, Reason: r.Reason,
+		RedirectURL: r.RedirectURL, Reason: r.Reason, NeedsAttention: r.NeedsAttention(), Attention: r.Attention,
 		CreatedAt: r.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: r.UpdatedAt.UTC().Format(time.RFC3339Nano)}
 	if r.Amount != nil {
 		v.Amount = r.Amount.String()
 	}
 	if r.SettledAmount != nil {
 		v.SettledAmount = r.SettledAmount.String()
+	}
+	for _, c := range r.Conflicts {
+		cv := ConflictView{LocalStatus: c.LocalStatus, Status: c.Status, RawStatus: c.RawStatus, Source: c.Source,
+			Reason: c.Reason, At: c.At.UTC().Format(time.RFC3339Nano)}
+		if c.SettledAmount != nil {
+			cv.SettledAmount = c.SettledAmount.String()
+		}
+		v.Conflicts = append(v.Conflicts, cv)
 	}
 	return v
 }
@@ -113,16 +171,45 @@ func (q storedRequest) hash() []byte {
 	return h.Sum(nil)
 }
 
-const recordColumns = `id, reference, kind, provider, amount, currency, coalesce(request->>'method', ''), status, raw_status,
-	provider_id, redirect_url, settled_amount, reason, created_at, updated_at`
+// recordCols are the columns scanRecord reads, of the bridge_payments row
+// called t in the query (a table alias or a CTE), with its conflicts.
+func recordCols(t string) string {
+	return strings.ReplaceAll(`{t}.id, {t}.reference, {t}.kind, {t}.provider, {t}.amount, {t}.currency, coalesce({t}.request->>'method', ''),
+	{t}.status, {t}.raw_status, {t}.provider_id, {t}.redirect_url, {t}.settled_amount, {t}.reason, {t}.attention,
+	(SELECT coalesce(jsonb_agg(jsonb_build_object('local_status', c.local_status, 'status', c.status,
+		'raw_status', c.raw_status, 'source', c.source, 'reason', c.reason,
+		'settled_amount', c.settled_amount::text, 'at', c.created_at) ORDER BY c.id), '[]')
+	 FROM bridge_payment_conflicts c WHERE c.payment_id = {t}.id),
+	{t}.created_at, {t}.updated_at`, "{t}", t)
+}
 
-func scanRecord(row pgx.Row) (Record, error) {
+// scanRecord reads recordCols, after the destinations in pre.
+func scanRecord(row pgx.Row, pre ...any) (Record, error) {
 	var r Record
+	var conflicts []byte
 	r.Amount = new(big.Int)
-	err := row.Scan(&r.ID, &r.Reference, &r.Kind, &r.Provider, store.BigInt(r.Amount), &r.Currency, &r.Method,
-		&r.Status, &r.RawStatus, &r.ProviderID, &r.RedirectURL, store.NullBigInt(&r.SettledAmount), &r.Reason,
-		&r.CreatedAt, &r.UpdatedAt)
-	return r, err
+	err := row.Scan(append(pre, &r.ID, &r.Reference, &r.Kind, &r.Provider, store.BigInt(r.Amount), &r.Currency, &r.Method,
+		&r.Status, &r.RawStatus, &r.ProviderID, &r.RedirectURL, store.NullBigInt(&r.SettledAmount), &r.Reason, &r.Attention,
+		&conflicts, &r.CreatedAt, &r.UpdatedAt)...)
+	if err != nil {
+		return r, err
+	}
+	var rows []conflictRow
+	if err := json.Unmarshal(conflicts, &rows); err != nil {
+		return r, fmt.Errorf("bridge: conflicts of %s: %w", r.Reference, err)
+	}
+	for _, c := range rows {
+		cf := Conflict{LocalStatus: c.LocalStatus, Status: c.Status, RawStatus: c.RawStatus, Source: c.Source, Reason: c.Reason, At: c.At}
+		if c.Settled != nil {
+			v, ok := new(big.Int).SetString(*c.Settled, 10)
+			if !ok {
+				return r, fmt.Errorf("bridge: conflict of %s: settled amount %q", r.Reference, *c.Settled)
+			}
+			cf.SettledAmount = v
+		}
+		r.Conflicts = append(r.Conflicts, cf)
+	}
+	return r, nil
 }
 
 // insertPayment stores a new payment in status created with its first
@@ -141,7 +228,7 @@ func insertPayment(ctx context.Context, db *pgxpool.Pool, ref string, q storedRe
 			VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
 			ON CONFLICT (reference) DO NOTHING RETURNING *),
 		h AS (INSERT INTO bridge_payment_events (payment_id, status, source) SELECT id, status, 'create' FROM ins)
-		SELECT `+recordColumns+` FROM ins`,
+		SELECT `+recordCols("ins")+` FROM ins`,
 		ref, q.Kind, q.Provider, hash, string(reqJSON), amount, q.Currency))
 	if err == nil {
 		return rec, hash, true, nil
@@ -149,12 +236,8 @@ func insertPayment(ctx context.Context, db *pgxpool.Pool, ref string, q storedRe
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return Record{}, nil, false, fmt.Errorf("bridge: insert payment %s: %w", ref, err)
 	}
-	row := db.QueryRow(ctx, `SELECT request_hash, `+recordColumns+` FROM bridge_payments WHERE reference = $1`, ref)
-	var r Record
-	r.Amount = new(big.Int)
-	err = row.Scan(&existingHash, &r.ID, &r.Reference, &r.Kind, &r.Provider, store.BigInt(r.Amount), &r.Currency, &r.Method,
-		&r.Status, &r.RawStatus, &r.ProviderID, &r.RedirectURL, store.NullBigInt(&r.SettledAmount), &r.Reason,
-		&r.CreatedAt, &r.UpdatedAt)
+	r, err := scanRecord(db.QueryRow(ctx, `SELECT p.request_hash, `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1`, ref),
+		&existingHash)
 	if err != nil {
 		return Record{}, nil, false, fmt.Errorf("bridge: load payment %s: %w", ref, err)
 	}
@@ -167,6 +250,8 @@ func enqueueChange(ctx context.Context, tx pgx.Tx, rec Record) error {
 		Topic:   TopicPayment,
 		ID:      "bridge:" + rec.Reference + ":" + string(rec.Status),
 		Payload: rec.View(),
+		// A receiver sees one payment's statuses in the order they happened.
+		OrderKey: "bridge:" + rec.Reference,
 	}})
 	if err != nil {
 		return fmt.Errorf("bridge: enqueue status of %s: %w", rec.Reference, err)
@@ -212,20 +297,33 @@ func validStatus(s Status) bool {
 	return false
 }
 
+// applied is what applyResult did.
+type applied struct {
+	rec      Record
+	changed  bool // the status moved
+	conflict bool // a contradicting final status was recorded (the first report of it)
+}
+
 // applyResult moves the payment ref (of provider, when provider != "") to
 // res.Status if Advances allows it, in one transaction with its history
-// row and webhook event. Fields the record lacks (provider id, redirect
-// URL) are filled in either way. changed tells whether the status moved.
-// nextCheck is when the reconciler should look again if still open.
-func applyResult(ctx context.Context, db store.Beginner, ref, provider string, res Result, source string, nextCheck time.Duration) (rec Record, changed bool, err error) {
+// row and webhook event; a status change clears the attention note. Fields
+// the record lacks (provider id, redirect URL) are filled in either way. A
+// final status that Contradicts the payment's final status is recorded in
+// bridge_payment_conflicts (once per reported status) with an attention
+// note and a webhook event "bridge:<ref>:conflict:<status>", in the same
+// transaction. nextCheck is when the reconciler should look again if
+// still open.
+func applyResult(ctx context.Context, db store.Beginner, ref, provider string, res Result, source string, nextCheck time.Duration) (a applied, err error) {
 	err = store.InTx(ctx, db, func(tx pgx.Tx) error {
-		rec, err = scanRecord(tx.QueryRow(ctx, `SELECT `+recordColumns+` FROM bridge_payments WHERE reference = $1 FOR UPDATE`, ref))
+		a = applied{}
+		rec, err := scanRecord(tx.QueryRow(ctx, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1 FOR UPDATE`, ref))
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && provider != "" && rec.Provider != provider) {
 			return ErrUnknownReference
 		}
 		if err != nil {
 			return fmt.Errorf("bridge: load payment %s: %w", ref, err)
 		}
+		a.rec = rec
 		var settled *big.Int
 		if res.Amount != nil && res.Amount.Amount != nil && (res.Amount.Currency == "" || strings.EqualFold(res.Amount.Currency, rec.Currency)) {
 			settled = res.Amount.Amount
@@ -238,25 +336,63 @@ func applyResult(ctx context.Context, db store.Beginner, ref, provider string, r
 					return fmt.Errorf("bridge: update payment %s: %w", ref, err)
 				}
 			}
-			return nil
+			if !Contradicts(rec.Status, res.Status) {
+				return nil
+			}
+			a.rec, a.conflict, err = recordConflict(ctx, tx, rec, res, settled, source)
+			return err
 		}
-		rec, err = scanRecord(tx.QueryRow(ctx, `WITH up AS (UPDATE bridge_payments SET status = $2, raw_status = $3,
+		a.rec, err = scanRecord(tx.QueryRow(ctx, `WITH up AS (UPDATE bridge_payments SET status = $2, raw_status = $3,
 			provider_id = CASE WHEN $4 = '' THEN provider_id ELSE $4 END,
 			redirect_url = CASE WHEN $5 = '' THEN redirect_url ELSE $5 END,
-			settled_amount = coalesce($6, settled_amount), reason = $7, checks = 0,
+			settled_amount = coalesce($6, settled_amount), reason = $7, attention = '', checks = 0,
 			next_check_at = now() + $8 * interval '1 millisecond'
 			WHERE id = $1 RETURNING *),
 			h AS (INSERT INTO bridge_payment_events (payment_id, status, raw_status, source, reason)
 			      SELECT id, status, raw_status, $9, reason FROM up)
-			SELECT `+recordColumns+` FROM up`,
+			SELECT `+recordCols("up")+` FROM up`,
 			rec.ID, res.Status, res.RawStatus, res.ProviderID, res.RedirectURL, settled, res.Reason, nextCheck.Milliseconds(), source))
 		if err != nil {
 			return fmt.Errorf("bridge: update payment %s: %w", ref, err)
 		}
-		changed = true
-		return enqueueChange(ctx, tx, rec)
+		a.changed = true
+		return enqueueChange(ctx, tx, a.rec)
 	})
-	return rec, changed, err
+	return a, err
+}
+
+// recordConflict keeps res, a final status contradicting rec's, inside
+// tx: the conflict row, the attention note and the webhook event, only on
+// the first report of that status (duplicates change nothing).
+func recordConflict(ctx context.Context, tx pgx.Tx, rec Record, res Result, settled *big.Int, source string) (Record, bool, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO bridge_payment_conflicts (payment_id, local_status, status, raw_status, source, reason, settled_amount)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id, status) DO NOTHING RETURNING id`,
+		rec.ID, rec.Status, res.Status, res.RawStatus, source, res.Reason, settled).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, fmt.Errorf("bridge: record conflict of %s: %w", rec.Reference, err)
+	}
+	note := fmt.Sprintf("%s reported %s (raw %q) after the payment was %s here: check with the provider and settle it by hand",
+		rec.Provider, res.Status, res.RawStatus, rec.Status)
+	rec, err = scanRecord(tx.QueryRow(ctx, `WITH up AS (UPDATE bridge_payments SET attention = $2 WHERE id = $1 RETURNING *)
+		SELECT `+recordCols("up")+` FROM up`, rec.ID, note))
+	if err != nil {
+		return rec, false, fmt.Errorf("bridge: record conflict of %s: %w", rec.Reference, err)
+	}
+	_, err = notify.EnqueueAll(ctx, tx, []notify.Event{{
+		Topic:   TopicPayment,
+		ID:      "bridge:" + rec.Reference + ":conflict:" + string(res.Status),
+		Payload: rec.View(),
+		// A receiver sees one payment's statuses in the order they happened.
+		OrderKey: "bridge:" + rec.Reference,
+	}})
+	if err != nil {
+		return rec, false, fmt.Errorf("bridge: enqueue conflict of %s: %w", rec.Reference, err)
+	}
+	return rec, true, nil
 }
 
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

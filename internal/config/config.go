@@ -127,7 +127,32 @@ type Config struct {
 	// WithdrawalLimits are optional limits by currency (TON or a
 	// configured jetton symbol).
 	WithdrawalLimits map[string]WithdrawalLimit
+	// APICompat is the HTTP API's compatibility profile; CompatNone
+	// serves this processor's own API.
+	APICompat APICompat
+	// BicycleWebhookURL is "" unless APICompat is CompatBicycle and
+	// WEBHOOK_ENDPOINT is set; BicycleWebhookToken may be unset.
+	BicycleWebhookURL   string
+	BicycleWebhookToken Secret
+	// RabbitMQ is nil when notifications are not published to RabbitMQ.
+	RabbitMQ *RabbitMQ
+	// Warnings are things the operator should change but that do not stop
+	// the start (gobicycle/bicycle variable names read in place of ours);
+	// the caller logs them at start. They never contain secret values.
+	Warnings []string
 }
+
+// APICompat selects the HTTP API's compatibility profile (API_COMPAT).
+type APICompat string
+
+// Profiles.
+const (
+	// CompatNone is this processor's API as api/openapi.yaml documents it.
+	CompatNone APICompat = ""
+	// CompatBicycle answers as gobicycle/bicycle's processor API does
+	// where the two differ (README, Switching from bicycle).
+	CompatBicycle APICompat = "bicycle"
+)
 
 // WithdrawalLimit caps one currency's withdrawals, in base units; a nil
 // field is no limit.
@@ -206,6 +231,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.WithdrawalBatchInterval = l.duration(EnvWithdrawalBatchInterval)
 	c.HighloadTimeout = l.highloadTimeout()
 	c.WithdrawalLimits = l.withdrawalLimits(c.Jettons)
+	c.APICompat = l.apiCompat()
+	c.BicycleWebhookURL, c.BicycleWebhookToken = l.bicycleWebhook(c.APICompat)
+	c.RabbitMQ = l.rabbitMQ(c.APICompat)
+	c.Warnings = l.warnings
 
 	if len(l.problems) > 0 {
 		return nil, &ValidationError{Problems: l.problems}
@@ -336,6 +365,10 @@ func (c Config) attrs() []slog.Attr {
 		slog.Uint64("scanner_start_block", uint64(c.ScannerStartBlock)),
 		slog.Duration("withdrawal_batch_interval", c.WithdrawalBatchInterval),
 		slog.Duration("highload_timeout", c.HighloadTimeout),
+		slog.String("api_compat", string(c.APICompat)),
+		slog.String("webhook_endpoint", redactURL(c.BicycleWebhookURL, true)),
+		slog.String("webhook_token", c.BicycleWebhookToken.String()),
+		slog.String("rabbitmq", c.RabbitMQ.String()),
 	}
 }
 
@@ -389,20 +422,27 @@ func redactURL(s string, hideQuery bool) string {
 
 // loader collects problems while reading variables through the table.
 type loader struct {
+	// getenv reads variables outside the table (gobicycle/bicycle's).
+	getenv   func(string) string
 	env      map[string]string
 	secret   map[string]bool
 	problems []Problem
+	warnings []string
 }
 
 func newLoader(getenv func(string) string) *loader {
-	l := &loader{env: make(map[string]string, len(variables)), secret: make(map[string]bool)}
+	l := &loader{getenv: getenv, env: make(map[string]string, len(variables)), secret: make(map[string]bool)}
 	for _, v := range variables {
-		val := strings.TrimSpace(getenv(v.Name))
-		if val == "" {
-			val = v.Default
-		}
-		l.env[v.Name] = val
+		l.env[v.Name] = strings.TrimSpace(getenv(v.Name))
 		l.secret[v.Name] = v.Secret
+	}
+	// Before the defaults: a bicycle name fills only a variable the
+	// operator left unset (ours win when both are set).
+	l.bicycleNames(getenv)
+	for _, v := range variables {
+		if l.env[v.Name] == "" {
+			l.env[v.Name] = v.Default
+		}
 	}
 	return l
 }
@@ -980,6 +1020,15 @@ func (l *loader) startBlock() uint32 {
 		return 0
 	}
 	return uint32(n)
+}
+
+func (l *loader) apiCompat() APICompat {
+	switch v := strings.ToLower(l.get(EnvAPICompat)); APICompat(v) {
+	case CompatNone, CompatBicycle:
+		return APICompat(v)
+	}
+	l.problemf(EnvAPICompat, "%s is not a profile: set bicycle, or leave it empty for this processor's own API", l.quote(EnvAPICompat, l.get(EnvAPICompat)))
+	return CompatNone
 }
 
 // boolean reads a true/false variable (default from its Var).

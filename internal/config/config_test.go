@@ -372,7 +372,8 @@ func TestLoadInvalid(t *testing.T) {
 		{name: "jetton fractional threshold", env: map[string]string{"JETTONS": "USDT:" + usdtMainnet + ":1.5"}, wantVars: []string{"JETTONS"}},
 
 		{name: "sweep threshold exponent", env: map[string]string{"TON_SWEEP_THRESHOLD": "1e9"}, wantVars: []string{"TON_SWEEP_THRESHOLD"}},
-		{name: "lag without unit", env: map[string]string{"ALLOWABLE_LAG": "30"}, wantVars: []string{"ALLOWABLE_LAG"}},
+		// Bare seconds ("30") are bicycle's form, read with a warning (bicycle_test.go).
+		{name: "lag with an unknown unit", env: map[string]string{"ALLOWABLE_LAG": "30sec"}, wantVars: []string{"ALLOWABLE_LAG"}},
 		{name: "negative lag", env: map[string]string{"ALLOWABLE_LAG": "-1s"}, wantVars: []string{"ALLOWABLE_LAG"}},
 		{name: "zero batch interval", env: map[string]string{"WITHDRAWAL_BATCH_INTERVAL": "0s"}, wantVars: []string{"WITHDRAWAL_BATCH_INTERVAL"}},
 		{name: "highload timeout too short", env: map[string]string{"HIGHLOAD_TIMEOUT": "5s"}, wantVars: []string{"HIGHLOAD_TIMEOUT"}},
@@ -671,7 +672,8 @@ func TestVariablesDocumentEverything(t *testing.T) {
 		"API_LISTEN", "JETTONS", "TON_SWEEP_THRESHOLD", "ALLOWABLE_LAG", "WEBHOOK_URL", "WEBHOOK_SECRET",
 		"COLD_WALLET", "HOT_WALLET_MIN_BALANCE", "HOT_WALLET_MAX_BALANCE", "HOT_WALLET_RESIDUAL",
 		"INCOME_COUNTING_SIDE", "LOG_FORMAT", "LOG_LEVEL", "SCANNER_START_BLOCK", "WITHDRAWAL_BATCH_INTERVAL", "HIGHLOAD_TIMEOUT",
-		"API_TOKENS_FILE", "API_RATE_LIMIT", "API_RATE_BURST", "TLS_CERT_FILE", "TLS_KEY_FILE", "WITHDRAWAL_LIMITS"}
+		"API_TOKENS_FILE", "API_RATE_LIMIT", "API_RATE_BURST", "TLS_CERT_FILE", "TLS_KEY_FILE", "WITHDRAWAL_LIMITS", "API_COMPAT",
+		"WEBHOOK_ENDPOINT", "WEBHOOK_TOKEN", "RABBITMQ_URL", "RABBITMQ_EXCHANGE", "RABBITMQ_QUEUE"}
 	for _, name := range want {
 		if !seen[name] {
 			t.Errorf("%s is not documented", name)
@@ -680,7 +682,7 @@ func TestVariablesDocumentEverything(t *testing.T) {
 	if len(vars) != len(want) {
 		t.Errorf("%d variables, want %d", len(vars), len(want))
 	}
-	for _, name := range []string{"DATABASE_URL", "SEED", "API_TOKEN", "API_TOKENS", "WEBHOOK_SECRET"} {
+	for _, name := range []string{"DATABASE_URL", "SEED", "API_TOKEN", "API_TOKENS", "WEBHOOK_SECRET", "WEBHOOK_TOKEN", "RABBITMQ_URL"} {
 		for _, v := range vars {
 			if v.Name == name && !v.Secret {
 				t.Errorf("%s must be marked secret", name)

@@ -31,6 +31,11 @@ const (
 	EnvAllowableLag            = "ALLOWABLE_LAG"
 	EnvWebhookURL              = "WEBHOOK_URL"
 	EnvWebhookSecret           = "WEBHOOK_SECRET"
+	EnvWebhookEndpoint         = "WEBHOOK_ENDPOINT"
+	EnvWebhookToken            = "WEBHOOK_TOKEN"
+	EnvRabbitMQURL             = "RABBITMQ_URL"
+	EnvRabbitMQExchange        = "RABBITMQ_EXCHANGE"
+	EnvRabbitMQQueue           = "RABBITMQ_QUEUE"
 	EnvColdWallet              = "COLD_WALLET"
 	EnvHotWalletMinBalance     = "HOT_WALLET_MIN_BALANCE"
 	EnvHotWalletMaxBalance     = "HOT_WALLET_MAX_BALANCE"
@@ -47,6 +52,7 @@ const (
 	EnvTLSCertFile             = "TLS_CERT_FILE"
 	EnvTLSKeyFile              = "TLS_KEY_FILE"
 	EnvWithdrawalLimits        = "WITHDRAWAL_LIMITS"
+	EnvAPICompat               = "API_COMPAT"
 )
 
 // Public global config URLs used when TON_CONFIG is not set.
@@ -76,6 +82,8 @@ var variables = []Var{
 		Description: "Several named tokens for rotation: name:token,name2:token2. May be combined with API_TOKEN (named \"default\")."},
 	{Name: EnvAPIListen, Default: "127.0.0.1:8081",
 		Description: "host:port the HTTP API listens on."},
+	{Name: EnvAPICompat,
+		Description: "HTTP API compatibility profile. Empty: this processor's API as documented. bicycle: answers as gobicycle/bicycle's API does where the two differ (amount may be a JSON number, unknown fields and query parameters are ignored, 400 for an unknown withdrawal ID, any deposit/history limit); see README, Switching from bicycle."},
 	{Name: EnvJettons,
 		Description: "Accepted jettons: SYMBOL:MASTER_ADDRESS:SWEEP_THRESHOLD[,...]; symbol A-Z0-9 up to 12 characters, threshold in base units."},
 	{Name: EnvTONSweepThreshold, Default: "1000000000",
@@ -86,6 +94,16 @@ var variables = []Var{
 		Description: "http(s) URL that receives signed deposit and withdrawal notifications. Empty: no webhooks."},
 	{Name: EnvWebhookSecret, Secret: true,
 		Description: "Key that signs webhook bodies, at least 16 characters. Required with WEBHOOK_URL."},
+	{Name: EnvWebhookEndpoint,
+		Description: "Only with API_COMPAT=bicycle (the name is gobicycle/bicycle's): http(s) URL that receives each credited deposit in bicycle's shape, and no withdrawal events (README, Webhooks). Independent of WEBHOOK_URL: both may be set. Empty: off."},
+	{Name: EnvWebhookToken, Secret: true,
+		Description: "Sent to WEBHOOK_ENDPOINT as Authorization: Bearer <token>, as bicycle's WEBHOOK_TOKEN; visible ASCII. Empty: no Authorization header."},
+	{Name: EnvRabbitMQURL, Secret: true,
+		Description: "amqp://user:password@host:5672/vhost (or amqps://): notifications are also published to RabbitMQ, from the same outbox (README, RabbitMQ). Empty: off. With API_COMPAT=bicycle, bicycle's QUEUE_ENABLED=true and QUEUE_URI are read as this."},
+	{Name: EnvRabbitMQExchange,
+		Description: "Exchange the notifications are published to. Default processor.events, a durable topic exchange (routing key = event type). With API_COMPAT=bicycle required (bicycle's QUEUE_NAME is read as this): a fanout exchange, declared as bicycle declares it when missing."},
+	{Name: EnvRabbitMQQueue,
+		Description: "Durable queue declared (when missing) and bound to RABBITMQ_EXCHANGE for every event, so messages wait there while no consumer runs. Default processor.events; with API_COMPAT=bicycle none (bicycle declares none). - declares none: consumers bind their own queues, and a message no queue takes is retried until one does."},
 	{Name: EnvColdWallet,
 		Description: "Cold wallet address. When set, hot wallet TON above HOT_WALLET_MAX_BALANCE is sent there down to HOT_WALLET_RESIDUAL."},
 	{Name: EnvHotWalletMinBalance, Default: "0",

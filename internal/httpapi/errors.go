@@ -70,7 +70,11 @@ func (s *server) classify(err error, c echo.Context) (int, string) {
 		case http.StatusNotFound:
 			return he.Code, fmt.Sprintf("no endpoint %s %s (see /openapi.yaml)", c.Request().Method, c.Request().URL.Path)
 		case http.StatusMethodNotAllowed:
-			return he.Code, fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", c.Request().Method,
+			code := he.Code
+			if s.bicycle { // bicycle answers a wrong method with 400
+				code = http.StatusBadRequest
+			}
+			return code, fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", c.Request().Method,
 				c.Request().URL.Path, c.Response().Header().Get(echo.HeaderAllow))
 		}
 		if he.Code < 500 {
@@ -91,9 +95,10 @@ func (s *server) classify(err error, c echo.Context) (int, string) {
 }
 
 // decodeBody reads the request body as exactly one JSON object into dst
-// (a pointer to a struct), refusing unknown fields and wrong types with
-// messages that name the field.
-func decodeBody(c echo.Context, dst any) error {
+// (a pointer to a struct), refusing wrong types with messages that name
+// the field, and unknown fields unless allowUnknown (the bicycle profile:
+// bicycle ignores them). A key given twice is refused either way.
+func decodeBody(c echo.Context, dst any, allowUnknown bool) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var maxBytes *http.MaxBytesError
@@ -106,7 +111,9 @@ func decodeBody(c echo.Context, dst any) error {
 		return apierr.BadRequest("request body is empty: send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if !allowUnknown {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(dst); err != nil {
 		return bodyError(err, dst)
 	}

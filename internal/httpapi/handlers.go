@@ -162,7 +162,11 @@ func (s *server) checkCurrency(v string) error {
 func (s *server) parseAddress(field, v string) (*address.Address, error) {
 	a, err := tonaddr.Parse(v, s.network)
 	if err != nil {
-		return nil, apierr.BadRequest("%s %v", field, err)
+		err = apierr.BadRequest("%s %v", field, err)
+		if s.bicycle {
+			return s.bicycleParseAddress(v, err)
+		}
+		return nil, err
 	}
 	return a, nil
 }
@@ -219,7 +223,7 @@ func checkDomain(v string) error {
 
 func (s *server) newAddress(c echo.Context) error {
 	var req newAddressRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeBody(c, &req, s.bicycle); err != nil {
 		return err
 	}
 	if err := withdrawals.CheckID("user_id", req.UserID); err != nil {
@@ -279,14 +283,6 @@ func (s *server) history(c echo.Context) error {
 	if err := s.checkCurrency(currency); err != nil {
 		return err
 	}
-	limit, err := parseUint("limit", c.QueryParam("limit"), 1, MaxHistoryLimit)
-	if err != nil {
-		return err
-	}
-	offset, err := parseUint("offset", c.QueryParam("offset"), 0, MaxHistoryOffset)
-	if err != nil {
-		return err
-	}
 	var asc bool
 	switch strings.ToLower(c.QueryParam("sort_order")) {
 	case "", "desc":
@@ -295,19 +291,30 @@ func (s *server) history(c echo.Context) error {
 	default:
 		return apierr.BadRequest("sort_order must be asc or desc (default desc), got %q", c.QueryParam("sort_order"))
 	}
+	if s.bicycle {
+		return s.bicycleHistory(c, userID, currency, asc)
+	}
+	limit, err := parseUint("limit", c.QueryParam("limit"), 1, MaxHistoryLimit)
+	if err != nil {
+		return err
+	}
+	offset, err := parseUint("offset", c.QueryParam("offset"), 0, MaxHistoryOffset)
+	if err != nil {
+		return err
+	}
 	list, err := s.opts.Incomes.History(c.Request().Context(), userID, currency, int(limit), int(offset), asc)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	out := historyResponse{Incomes: make([]incomeJSON, 0, len(list))}
 	for _, in := range list {
-		out.Incomes = append(out.Incomes, toIncomeJSON(in))
+		out.Incomes = append(out.Incomes, s.toIncomeJSON(in))
 	}
 	return writeJSON(c, http.StatusOK, out)
 }
 
-func toIncomeJSON(in blockscanner.Income) incomeJSON {
-	return incomeJSON{
+func (s *server) toIncomeJSON(in blockscanner.Income) incomeJSON {
+	out := incomeJSON{
 		DepositAddress: in.DepositAddress,
 		Time:           in.Time,
 		SourceAddress:  in.SourceAddress,
@@ -316,6 +323,10 @@ func toIncomeJSON(in blockscanner.Income) incomeJSON {
 		BinaryComment:  hex.EncodeToString(in.BinaryComment),
 		TxHash:         hex.EncodeToString(in.TxHash),
 	}
+	if s.bicycle { // bicycle's income: bounceable source, no binary_comment
+		out.SourceAddress, out.BinaryComment = s.bicycleSource(in.SourceAddress), ""
+	}
+	return out
 }
 
 func (s *server) incomeByTx(c echo.Context) error {
@@ -327,12 +338,16 @@ func (s *server) incomeByTx(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("income by tx hash: %w", err)
 	}
-	return writeJSON(c, http.StatusOK, incomeByTxResponse{Currency: in.Currency, Income: toIncomeJSON(in)})
+	return writeJSON(c, http.StatusOK, incomeByTxResponse{Currency: in.Currency, Income: s.toIncomeJSON(in)})
 }
 
 func (s *server) sendWithdrawal(c echo.Context) error {
 	var body withdrawalRequest
-	if err := decodeBody(c, &body); err != nil {
+	if s.bicycle {
+		if err := decodeBicycleWithdrawal(c, &body); err != nil {
+			return err
+		}
+	} else if err := decodeBody(c, &body, false); err != nil {
 		return err
 	}
 	req := withdrawals.Request{UserID: body.UserID, QueryID: body.QueryID, Currency: body.Currency, Comment: body.Comment}
@@ -384,10 +399,13 @@ func (s *server) withdrawalStatus(c echo.Context) error {
 	}
 	st, err := s.opts.Withdrawals.Status(c.Request().Context(), id)
 	if err != nil {
+		if s.bicycle {
+			err = bicycleNotFound(err)
+		}
 		return fmt.Errorf("withdrawal status: %w", err)
 	}
 	out := withdrawalStatusResponse{UserID: st.UserID, QueryID: st.QueryID, Status: string(st.Status), TxHash: hex.EncodeToString(st.TxHash)}
-	if st.Status == withdrawals.StateFailed {
+	if st.Status == withdrawals.StateFailed && !s.bicycle { // bicycle's status has no reason
 		out.Reason = st.Reason
 	}
 	return writeJSON(c, http.StatusOK, out)
@@ -395,7 +413,7 @@ func (s *server) withdrawalStatus(c echo.Context) error {
 
 func (s *server) serviceTON(c echo.Context) error {
 	var body serviceTONRequest
-	if err := decodeBody(c, &body); err != nil {
+	if err := decodeBody(c, &body, s.bicycle); err != nil {
 		return err
 	}
 	from, err := s.parseAddress("from", body.From)
@@ -411,7 +429,7 @@ func (s *server) serviceTON(c echo.Context) error {
 
 func (s *server) serviceJetton(c echo.Context) error {
 	var body serviceJettonRequest
-	if err := decodeBody(c, &body); err != nil {
+	if err := decodeBody(c, &body, s.bicycle); err != nil {
 		return err
 	}
 	owner, err := s.parseAddress("owner", body.Owner)
@@ -459,8 +477,9 @@ func (s *server) balance(c echo.Context) error {
 		return err
 	}
 	var addr *address.Address
-	if v := c.QueryParam("address"); v != "" {
-		a, err := s.parseAddress("address", v)
+	addrParam := c.QueryParam("address")
+	if addrParam != "" {
+		a, err := s.parseAddress("address", addrParam)
 		if err != nil {
 			return err
 		}
@@ -481,7 +500,7 @@ func (s *server) balance(c echo.Context) error {
 	if currency == config.TONSymbol {
 		out.Status = status
 	}
-	if hot {
+	if hot && (addrParam == "" || !s.bicycle) { // bicycle: totals only without an address
 		processing, pending, err := s.opts.Withdrawals.QueueTotals(ctx, currency)
 		if err != nil {
 			return fmt.Errorf("withdrawal queue totals: %w", err)

@@ -168,6 +168,10 @@ type server struct {
 	routePaths map[string]bool
 	// promHandler serves /metrics from Options.Gatherer.
 	promHandler http.Handler
+	// bicycle is the bicycle compatibility profile (API_COMPAT=bicycle,
+	// bicycle.go); pager serves its deposit histories.
+	bicycle bool
+	pager   HistoryPager
 }
 
 type tokenHash struct {
@@ -219,6 +223,9 @@ func New(opts Options) (*echo.Echo, error) {
 		s.tokens = append(s.tokens, tokenHash{name: t.Name, sum: sha256.Sum256([]byte(t.Token.Reveal()))})
 	}
 	s.limiters = newTokenLimiters(opts.Config.APIRateLimit, opts.Config.APIRateBurst)
+	if err := s.profile(); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -230,7 +237,7 @@ func New(opts Options) (*echo.Echo, error) {
 		if r.auth {
 			mw = append(mw, s.authenticate, s.rateLimit)
 		}
-		mw = append(mw, checkQuery(r.query))
+		mw = append(mw, checkQuery(r.query, s.bicycle))
 		h := r.handler
 		e.Add(r.method, r.path, func(c echo.Context) error { return h(s, c) }, mw...)
 		s.routePaths[r.path] = true

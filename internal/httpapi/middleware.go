@@ -153,7 +153,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.String("token", name))
 		}
 		level := slog.LevelInfo
-		if status >= 500 {
+		if status >= 500 && status != http.StatusNotImplemented { // 501 is a designed answer (a bridge provider lacks the capability)
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(c.Request().Context(), level, "http request", attrs...)
@@ -255,8 +255,10 @@ func (s *server) unauthorized(c echo.Context, reason, msg string) error {
 }
 
 // checkQuery refuses query parameters the route does not take (a typo such
-// as userid= would otherwise be silently ignored) and repeated ones.
-func checkQuery(allowed []string) echo.MiddlewareFunc {
+// as userid= would otherwise be silently ignored), unless ignoreUnknown
+// (the bicycle profile: bicycle ignores them, e.g. a cache-buster _=), and
+// repeated ones it takes (which one would count is ambiguous).
+func checkQuery(allowed []string, ignoreUnknown bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			q, err := url.ParseQuery(c.Request().URL.RawQuery)
@@ -265,6 +267,9 @@ func checkQuery(allowed []string) echo.MiddlewareFunc {
 			}
 			for k, v := range q {
 				if !slices.Contains(allowed, k) {
+					if ignoreUnknown {
+						continue
+					}
 					if len(allowed) == 0 {
 						return apierr.BadRequest("unknown query parameter %q: this endpoint takes none", k)
 					}

@@ -19,6 +19,7 @@ func TestEnqueueAllWritesABatchInOrderSkippingKnownAndRepeatedIDs(t *testing.T) 
 	ctx := context.Background()
 	pool := storetest.NewDB(t)
 	rc := newReceiver(t, nil)
+	w := newWorker(t, pool, rc.srv.URL, notify.Options{PollInterval: 20 * time.Millisecond}, nil, nil)
 	enqueue(t, pool, notify.Event{Topic: notify.TopicDeposit, ID: "deposit:x1", Payload: map[string]string{"v": "earlier"}})
 
 	batch := []notify.Event{
@@ -61,7 +62,7 @@ func TestEnqueueAllWritesABatchInOrderSkippingKnownAndRepeatedIDs(t *testing.T) 
 		t.Fatalf("outbox has %d rows after a rejected batch, want 3", n)
 	}
 
-	startWorker(t, newWorker(t, pool, rc.srv.URL, notify.Options{PollInterval: 20 * time.Millisecond}, nil, nil))
+	startWorker(t, w)
 	waitFor(t, 5*time.Second, "the batch delivered", allDelivered(t, pool, 3))
 	time.Sleep(100 * time.Millisecond)
 	counts := rc.okCounts()
@@ -121,6 +122,8 @@ func BenchmarkWorkerDrainsBacklog(b *testing.B) {
 			ctx := context.Background()
 			pool := storetest.NewDB(b)
 			rc := newReceiver(b, nil)
+			// Registers the sink before anything is enqueued.
+			w := newWorker(b, pool, rc.srv.URL, notify.Options{}, nil, nil)
 			for i := 0; b.Loop(); i++ {
 				events := make([]notify.Event, size)
 				for j := range events {
@@ -135,7 +138,6 @@ func BenchmarkWorkerDrainsBacklog(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				w := newWorker(b, pool, rc.srv.URL, notify.Options{}, nil, nil)
 				wctx, cancel := context.WithCancel(ctx)
 				errc := make(chan error, 1)
 				go func() { errc <- w.Run(wctx) }()

@@ -106,14 +106,24 @@ func startWorker(t *testing.T, w *notify.Worker) {
 	})
 }
 
+// newWorker returns a worker of the signed webhook to url.
 func newWorker(t testing.TB, pool *pgxpool.Pool, url string, opts notify.Options, reg prometheus.Registerer, log *slog.Logger) *notify.Worker {
+	t.Helper()
+	sink, err := notify.NewWebhookSink(url, config.NewSecret(testSecret))
+	if err != nil {
+		t.Fatalf("NewWebhookSink: %v", err)
+	}
+	return newSinkWorker(t, pool, sink, opts, reg, log)
+}
+
+func newSinkWorker(t testing.TB, pool *pgxpool.Pool, sink notify.Sink, opts notify.Options, reg prometheus.Registerer, log *slog.Logger) *notify.Worker {
 	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w, err := notify.NewWorker(pool, url, config.NewSecret(testSecret), opts, reg, log)
+	w, err := notify.NewWorker(context.Background(), pool, sink, opts, reg, log)
 	if err != nil {
-		t.Fatalf("NewWorker: %v", err)
+		t.Fatalf("NewWorker(%s): %v", sink.Name(), err)
 	}
 	return w
 }
@@ -155,10 +165,12 @@ type outboxRow struct {
 	lastError   *string
 }
 
+// outboxRows reads the signed webhook's delivery state of every event.
 func outboxRows(t *testing.T, pool *pgxpool.Pool) map[string]outboxRow {
 	t.Helper()
 	rows, err := pool.Query(context.Background(),
-		`SELECT dedup_key, attempts, created_at, delivered_at, given_up_at, last_error FROM outbox ORDER BY id`)
+		`SELECT o.dedup_key, coalesce(d.attempts, 0), o.created_at, d.delivered_at, d.given_up_at, d.last_error
+		FROM outbox o LEFT JOIN outbox_deliveries d ON d.outbox_id = o.id AND d.sink = 'webhook' ORDER BY o.id`)
 	if err != nil {
 		t.Fatalf("read outbox: %v", err)
 	}
@@ -268,4 +280,38 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+// newHTTPServer runs h until the test ends.
+func newHTTPServer(t testing.TB, h http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// outboxLastError is sink's last_error for an event ("" when none).
+func outboxLastError(t *testing.T, pool *pgxpool.Pool, sink, eventID string) string {
+	t.Helper()
+	var last *string
+	err := pool.QueryRow(context.Background(), `SELECT d.last_error FROM outbox_deliveries d JOIN outbox o ON o.id = d.outbox_id
+		WHERE o.dedup_key = $1 AND d.sink = $2`, eventID, sink).Scan(&last)
+	if err != nil {
+		t.Fatalf("last_error of %s for %s: %v", eventID, sink, err)
+	}
+	if last == nil {
+		return ""
+	}
+	return *last
+}
+
+// enqueueAll commits events in one transaction.
+func enqueueAll(t *testing.T, pool *pgxpool.Pool, events []notify.Event) {
+	t.Helper()
+	err := store.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+		_, err := notify.EnqueueAll(context.Background(), tx, events)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("enqueue %d events: %v", len(events), err)
+	}
 }

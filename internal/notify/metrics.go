@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Values of the result label of processor_webhook_deliveries_total.
+// Values of the result label of processor_notify_deliveries_total.
 const (
 	resultOK    = "ok"
 	resultError = "error"
@@ -20,62 +20,63 @@ const (
 // scrapeTimeout bounds the backlog query run at each scrape.
 const scrapeTimeout = 5 * time.Second
 
-// metrics are a Worker's Prometheus metrics.
+// metrics are a Worker's Prometheus series, all labelled with its sink.
 type metrics struct {
-	deliveries      *prometheus.CounterVec
-	givenUp         prometheus.Counter
-	requestDuration prometheus.Histogram
-	latency         prometheus.Histogram
+	ok, errors   prometheus.Counter
+	givenUp      prometheus.Counter
+	sendDuration prometheus.Observer
+	latency      prometheus.Observer
 }
 
 // latencyBuckets spread from the steady state (milliseconds) to retries
 // that succeed hours later.
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}
 
-func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger) (*metrics, error) {
-	m := &metrics{
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "processor_webhook_deliveries_total",
-			Help: "Webhook attempts by result: ok (2xx) or error (other status, timeout, connection error).",
-		}, []string{"result"}),
-		givenUp: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "processor_webhook_given_up_total",
-			Help: "Outbox events given up by this process: still failing after the retry period.",
-		}),
-		requestDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "processor_webhook_request_duration_seconds",
-			Help:    "Duration of one webhook attempt, whatever its result.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "processor_webhook_delivery_latency_seconds",
-			Help:    "From an event's created_at (start of the transaction that enqueued it) to its successful delivery, retries included.",
-			Buckets: latencyBuckets,
-		}),
+func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, sink string, log *slog.Logger) (*metrics, error) {
+	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "processor_notify_deliveries_total",
+		Help: "Attempts to hand an outbox event to a sink, by sink and result: ok (2xx, broker confirm) or error (other status, timeout, connection error, broker down or refusing).",
+	}, []string{"sink", "result"})
+	givenUp := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "processor_notify_given_up_total",
+		Help: "Outbox events given up for a sink by this process: still failing after the retry period.",
+	}, []string{"sink"})
+	sendDuration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "processor_notify_send_duration_seconds",
+		Help:    "Duration of one attempt to hand an event to a sink, whatever its result.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"sink"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "processor_notify_delivery_latency_seconds",
+		Help:    "From an event's created_at (start of the transaction that enqueued it) to its delivery to a sink, retries included.",
+		Buckets: latencyBuckets,
+	}, []string{"sink"})
+	if reg != nil {
+		var err error
+		if deliveries, err = register(reg, deliveries); err != nil {
+			return nil, err
+		}
+		if givenUp, err = register(reg, givenUp); err != nil {
+			return nil, err
+		}
+		if sendDuration, err = register(reg, sendDuration); err != nil {
+			return nil, err
+		}
+		if latency, err = register(reg, latency); err != nil {
+			return nil, err
+		}
+		if _, err = register[prometheus.Collector](reg, newBacklogCollector(pool, sink, log)); err != nil {
+			return nil, err
+		}
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var err error
-	if m.deliveries, err = register(reg, m.deliveries); err != nil {
-		return nil, err
-	}
-	if m.givenUp, err = register(reg, m.givenUp); err != nil {
-		return nil, err
-	}
-	if m.requestDuration, err = register(reg, m.requestDuration); err != nil {
-		return nil, err
-	}
-	if m.latency, err = register(reg, m.latency); err != nil {
-		return nil, err
-	}
-	if _, err = register[prometheus.Collector](reg, newBacklogCollector(pool, log)); err != nil {
-		return nil, err
-	}
-	// Both series exist from the start, so rate() and alerts see zeros.
-	m.deliveries.WithLabelValues(resultOK)
-	m.deliveries.WithLabelValues(resultError)
-	return m, nil
+	// Every series exists from the start, so rate() and alerts see zeros.
+	return &metrics{
+		ok:           deliveries.WithLabelValues(sink, resultOK),
+		errors:       deliveries.WithLabelValues(sink, resultError),
+		givenUp:      givenUp.WithLabelValues(sink),
+		sendDuration: sendDuration.WithLabelValues(sink),
+		latency:      latency.WithLabelValues(sink),
+	}, nil
 }
 
 // register registers c on reg, or returns the equal collector already
@@ -93,21 +94,24 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-// backlogCollector reads the backlog from the database at scrape time, so
-// the gauges are right whichever instance delivered what. Every instance
-// reports the same database-wide values (aggregate with max, not sum).
+// backlogCollector reads one sink's backlog from the database at scrape
+// time, so the gauges are right whichever instance delivered what. Every
+// instance configured with the sink reports the same database-wide values
+// (aggregate with max, not sum).
 type backlogCollector struct {
 	pool            *pgxpool.Pool
+	sink            string
 	log             *slog.Logger
 	backlog, oldest *prometheus.Desc
 }
 
-func newBacklogCollector(pool *pgxpool.Pool, log *slog.Logger) *backlogCollector {
-	return &backlogCollector{pool: pool, log: log,
+func newBacklogCollector(pool *pgxpool.Pool, sink string, log *slog.Logger) *backlogCollector {
+	labels := prometheus.Labels{"sink": sink}
+	return &backlogCollector{pool: pool, sink: sink, log: log,
 		backlog: prometheus.NewDesc("processor_outbox_backlog",
-			"Outbox events neither delivered nor given up (database-wide).", nil, nil),
+			"Outbox events neither delivered to the sink nor given up for it (database-wide).", nil, labels),
 		oldest: prometheus.NewDesc("processor_outbox_oldest_age_seconds",
-			"Age of the oldest event neither delivered nor given up; 0 when there is none (database-wide).", nil, nil),
+			"Age of the sink's oldest event neither delivered nor given up; 0 when there is none (database-wide).", nil, labels),
 	}
 }
 
@@ -126,9 +130,9 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	var n int64
 	var age float64
 	err := c.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at))::float8, 0)
-		FROM outbox WHERE delivered_at IS NULL AND given_up_at IS NULL`).Scan(&n, &age)
+		FROM outbox_deliveries WHERE sink = $1 AND delivered_at IS NULL AND given_up_at IS NULL`, c.sink).Scan(&n, &age)
 	if err != nil {
-		c.log.Warn("notify: outbox backlog metrics unavailable", "err", err)
+		c.log.Warn("notify: outbox backlog metrics unavailable", "sink", c.sink, "err", err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(n))

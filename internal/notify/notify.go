@@ -1,5 +1,9 @@
 // Package notify tells the merchant backend about deposits and withdrawal
-// outcomes through a transactional outbox delivered as signed webhooks.
+// outcomes through a transactional outbox, delivered by sinks: the signed
+// webhook (WebhookSink), bicycle's deposit webhook (BicycleWebhookSink)
+// and RabbitMQ (RabbitMQSink). Each sink is one small interface (Sink); one
+// Worker per sink moves the outbox to it, and the behaviour below holds
+// for all of them (internal/notify/sinktest proves it for each).
 //
 // # Enqueueing
 //
@@ -10,44 +14,57 @@
 // block redone after a crash does not produce a second event. The first
 // payload written for an ID wins.
 //
-// Events are kept whether or not a Worker runs: with no WEBHOOK_URL they
-// accumulate undelivered (and are never deleted by this package); once a
-// Worker runs, each of them gets at least one attempt, and those already
-// past the retry period are given up after that attempt fails.
+// # Sinks and their delivery state
+//
+// Every sink has a row in outbox_sinks (written by NewWorker: its name and
+// the topics it takes) and, for each event enqueued after that with one of
+// its topics, a row in outbox_deliveries (written by a trigger in the
+// enqueuing transaction) holding that sink's own attempts, next attempt,
+// last error and outcome. So a sink that is down holds up nobody else, and
+// nothing is lost for it: its events wait in its rows until it is back.
+// A sink receives the events enqueued after it was first configured;
+// events of a sink that is no longer configured wait until it is again, or
+// until it is retired (DELETE FROM outbox_sinks WHERE name = '...', which
+// drops its pending deliveries). outbox.delivered_at and given_up_at sum the
+// sinks up: set once every sink has delivered (or, for given_up_at, has
+// finished and one gave up).
 //
 // # Delivery
 //
-// A Worker POSTs every pending event to the webhook URL, at least once, in
-// no guaranteed order: events are claimed in the order they became due
-// (new events: in id order), but they are sent concurrently and a failing
-// one is retried later while newer ones go on.
-// The receiver must deduplicate by event_id and must not infer order from
-// arrival (created_at tells when the change was made, to the second).
+// A Worker sends every pending event of its sink at least once. Events are
+// claimed in the order they became due (new events: in id order), but they
+// are sent concurrently and a failing one is retried later while newer ones
+// go on, so there is no order in general: the receiver must deduplicate by
+// event id and must not infer order from arrival. Events that share an
+// Event.OrderKey are the exception: each sink gets them in enqueue order,
+// the next one not before the previous one was delivered or given up.
 //
-// A 2xx answer means delivered. Anything else (another status, including
-// 3xx since redirects are not followed; a timeout; a connection error) is
-// retried with exponential backoff and jitter: the n-th failed attempt waits
-// a random duration in [d/2, d] with d = min(BackoffBase * 2^(n-1),
-// BackoffCap). The last attempt is made when RetryPeriod has passed since
-// created_at; if that fails too the event is given up (outbox.given_up_at)
-// and counted in processor_webhook_given_up_total. To send given-up events
-// again: UPDATE outbox SET given_up_at = NULL, next_attempt_at = now()
-// WHERE given_up_at IS NOT NULL (each then gets one more attempt).
+// A sink's Send reports success once the receiver has the event (a 2xx, a
+// broker confirm). Anything else (an error, a timeout) is retried with
+// exponential backoff and jitter: the n-th failed attempt waits a random
+// duration in [d/2, d] with d = min(BackoffBase * 2^(n-1), BackoffCap). The
+// last attempt is made when RetryPeriod has passed since created_at; if that
+// fails too the event is given up for that sink
+// (outbox_deliveries.given_up_at) and counted in
+// processor_notify_given_up_total. To send given-up events again:
+// UPDATE outbox_deliveries SET given_up_at = NULL, next_attempt_at = now()
+// WHERE sink = '...' AND given_up_at IS NOT NULL (each then gets one more
+// attempt).
 //
-// Several Workers (one per processor instance) may run on one database.
-// A worker claims due rows with FOR UPDATE SKIP LOCKED and pushes their
-// next_attempt_at forward by a lease (RequestTimeout + 1 minute) in the same
-// statement, so no two workers send the same event at the same time and no
-// transaction stays open during an HTTP request; an event whose worker died
-// mid-delivery becomes due again when its lease ends. No advisory lock is
-// needed, unlike the scanner and the withdrawal worker.
+// Several Workers of one sink (one per processor instance) may run on one
+// database. A worker claims due rows with FOR UPDATE SKIP LOCKED and pushes
+// their next_attempt_at forward by a lease (SendTimeout + 1 minute) in the
+// same statement, so no two workers send the same event at the same time and
+// no transaction stays open during a send; an event whose worker died
+// between sending and recording becomes due again when its lease ends and
+// is sent again (the receiver sees the same event id twice).
 //
 // Workers wake up as soon as an event is committed: an outbox trigger runs
 // pg_notify('processor_outbox') and each worker LISTENs on that channel on
 // a connection of its own. Polling every PollInterval covers a lost
 // listening connection, and retries are woken at their due time.
 //
-// # The request
+// # The signed webhook
 //
 //	POST <WEBHOOK_URL>
 //	Content-Type: application/json
@@ -57,12 +74,13 @@
 //
 //	{"event_id":"deposit:5f0c...","type":"deposit","created_at":"2023-11-14T22:13:20Z","data":{...}}
 //
-// The body is one JSON object: event_id (the stable event id; the same on
-// every attempt), type (the topic: "deposit", "withdrawal",
-// "service_withdrawal"), created_at (RFC 3339, UTC, whole seconds: when the
-// enqueuing transaction started) and data (the event's payload). The body
-// is byte for byte the same on every attempt; data's keys may come in
-// another order than the producer wrote them (PostgreSQL jsonb).
+// The body (Message.Envelope) is one JSON object: event_id (the stable event
+// id; the same on every attempt), type (the topic: "deposit", "withdrawal",
+// "service_withdrawal", "bridge_payment"), created_at (RFC 3339, UTC, whole
+// seconds: when the enqueuing transaction started) and data (the event's
+// payload). The body is byte for byte the same on every attempt; data's keys
+// may come in another order than the producer wrote them (PostgreSQL jsonb).
+// RabbitMQ (outside the bicycle profile) carries the same body.
 //
 // # Verifying a webhook
 //
@@ -82,7 +100,7 @@
 //	printf '%s.%s' "$TIMESTAMP" "$BODY" | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET"
 //
 // The receiver should answer 2xx once it has stored the event, within
-// RequestTimeout (10 s by default), and also for a type it does not know:
+// SendTimeout (10 s by default), and also for a type it does not know:
 // any other answer makes the event come back until it is given up.
 package notify
 
@@ -105,6 +123,8 @@ const (
 	TopicWithdrawal = "withdrawal"
 	// TopicServiceWithdrawal reports a service withdrawal's outcome.
 	TopicServiceWithdrawal = "service_withdrawal"
+	// TopicBridgePayment reports a fiat bridge payment's status change.
+	TopicBridgePayment = "bridge_payment"
 )
 
 // Event is one notification to enqueue.
@@ -121,6 +141,11 @@ type Event struct {
 	// Payload becomes the body's "data": any value encoding/json marshals
 	// to something other than null (json.RawMessage passes through).
 	Payload any
+	// OrderKey, when set, orders the event after every earlier event with
+	// the same key (e.g. "bridge:<reference>" for a payment's successive
+	// statuses): each sink gets it only once those were delivered or given
+	// up. Same character rules as ID. Empty: no order.
+	OrderKey string
 }
 
 var (
@@ -136,6 +161,9 @@ func (e Event) Validate() error {
 	}
 	if !eventIDRE.MatchString(e.ID) {
 		return fmt.Errorf("notify: event id %q must be 1-200 visible ASCII characters (it is sent in a header)", e.ID)
+	}
+	if e.OrderKey != "" && !eventIDRE.MatchString(e.OrderKey) {
+		return fmt.Errorf("notify: order key %q of %s must be 1-200 visible ASCII characters", e.OrderKey, e.ID)
 	}
 	return nil
 }
@@ -156,8 +184,8 @@ func Enqueue(ctx context.Context, tx pgx.Tx, e Event) (inserted bool, err error)
 		return false, err
 	}
 	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO outbox (topic, payload, dedup_key) VALUES ($1, $2::jsonb, $3)
-		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`, e.Topic, string(payload), e.ID).Scan(&id)
+	err = tx.QueryRow(ctx, `INSERT INTO outbox (topic, payload, dedup_key, order_key) VALUES ($1, $2::jsonb, $3, nullif($4, ''))
+		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`, e.Topic, string(payload), e.ID, e.OrderKey).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -180,6 +208,7 @@ func EnqueueAll(ctx context.Context, tx pgx.Tx, events []Event) (inserted int, e
 	topics := make([]string, len(events))
 	payloads := make([]string, len(events))
 	ids := make([]string, len(events))
+	keys := make([]string, len(events))
 	for i, e := range events {
 		if err := e.Validate(); err != nil {
 			return 0, err
@@ -188,13 +217,13 @@ func EnqueueAll(ctx context.Context, tx pgx.Tx, events []Event) (inserted int, e
 		if err != nil {
 			return 0, err
 		}
-		topics[i], payloads[i], ids[i] = e.Topic, string(p), e.ID
+		topics[i], payloads[i], ids[i], keys[i] = e.Topic, string(p), e.ID, e.OrderKey
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO outbox (topic, payload, dedup_key)
-		SELECT topic, payload::jsonb, dedup_key
-		FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS e(topic, payload, dedup_key, n)
+	tag, err := tx.Exec(ctx, `INSERT INTO outbox (topic, payload, dedup_key, order_key)
+		SELECT topic, payload::jsonb, dedup_key, nullif(order_key, '')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(topic, payload, dedup_key, order_key, n)
 		ORDER BY n
-		ON CONFLICT (dedup_key) DO NOTHING`, topics, payloads, ids)
+		ON CONFLICT (dedup_key) DO NOTHING`, topics, payloads, ids, keys)
 	if err != nil {
 		return 0, fmt.Errorf("notify: enqueue %d events (first %s): %w", len(events), events[0].ID, err)
 	}

@@ -1,19 +1,13 @@
 package notify
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/ton-custody/processor/internal/config"
 )
 
 // Defaults of Options, chosen for a merchant backend on a normal network.
@@ -31,12 +23,13 @@ const (
 	// DefaultPollInterval only matters when the LISTEN connection is down:
 	// new events wake workers at once otherwise.
 	DefaultPollInterval = 500 * time.Millisecond
-	// DefaultConcurrency bounds parallel requests per worker, so a slow
+	// DefaultConcurrency bounds parallel sends per worker, so a slow
 	// receiver is not flooded and one slow event does not hold up others.
 	DefaultConcurrency = 8
-	// DefaultRequestTimeout is per attempt, from connecting to the end of
-	// the response headers and what is read of the body.
-	DefaultRequestTimeout = 10 * time.Second
+	// DefaultSendTimeout is per attempt: for a webhook from connecting to
+	// the end of the response headers and what is read of the body, for
+	// RabbitMQ from (re)connecting to the broker's confirm.
+	DefaultSendTimeout = 10 * time.Second
 	// DefaultBackoffBase and DefaultBackoffCap: retries after about 1 s,
 	// 2 s, 4 s ... and then every 10 minutes.
 	DefaultBackoffBase = time.Second
@@ -47,7 +40,7 @@ const (
 	DefaultRetryPeriod = 24 * time.Hour
 )
 
-// leaseMargin is added to RequestTimeout to get the claim lease: long
+// leaseMargin is added to SendTimeout to get the default claim lease: long
 // enough that a live worker always records its result before another may
 // take the event, short enough that a crashed worker's events come back soon.
 const leaseMargin = time.Minute
@@ -71,10 +64,14 @@ type Options struct {
 	// PollInterval is the longest a worker sleeps without looking for due
 	// events.
 	PollInterval time.Duration
-	// Concurrency is the number of requests a worker has in flight at most.
+	// Concurrency is the number of sends a worker has in flight at most.
 	Concurrency int
-	// RequestTimeout bounds one attempt.
-	RequestTimeout time.Duration
+	// SendTimeout bounds one attempt (the deadline of Sink.Send's context).
+	SendTimeout time.Duration
+	// Lease is how long a claimed event is kept from other workers: the
+	// longest an event whose worker died waits to be sent again. It must
+	// exceed SendTimeout; default SendTimeout + 1 minute.
+	Lease time.Duration
 	// BackoffBase and BackoffCap shape the retry delays (see the package
 	// documentation); BackoffCap >= BackoffBase.
 	BackoffBase time.Duration
@@ -91,7 +88,8 @@ func (o Options) withDefaults() (Options, error) {
 		def  time.Duration
 	}{
 		{"PollInterval", &o.PollInterval, DefaultPollInterval},
-		{"RequestTimeout", &o.RequestTimeout, DefaultRequestTimeout},
+		{"SendTimeout", &o.SendTimeout, DefaultSendTimeout},
+		{"Lease", &o.Lease, 0},
 		{"BackoffBase", &o.BackoffBase, DefaultBackoffBase},
 		{"BackoffCap", &o.BackoffCap, DefaultBackoffCap},
 		{"RetryPeriod", &o.RetryPeriod, DefaultRetryPeriod},
@@ -102,6 +100,13 @@ func (o Options) withDefaults() (Options, error) {
 		case *d.v == 0:
 			*d.v = d.def
 		}
+	}
+	if o.Lease == 0 {
+		o.Lease = o.SendTimeout + leaseMargin
+	}
+	if o.Lease <= o.SendTimeout {
+		// A live worker's send would otherwise be taken over mid-flight.
+		return o, fmt.Errorf("notify: Lease (%s) must exceed SendTimeout (%s)", o.Lease, o.SendTimeout)
 	}
 	switch {
 	case o.Concurrency < 0:
@@ -115,61 +120,59 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Worker delivers the outbox to one webhook URL. Create it with NewWorker;
-// it is used by one Run at a time.
+// Worker delivers the outbox to one sink. Create it with NewWorker; it is
+// used by one Run at a time.
 type Worker struct {
-	pool   *pgxpool.Pool
-	url    string
-	secret config.Secret
-	opts   Options
-	client *http.Client
-	m      *metrics
-	log    *slog.Logger
-	// lease is how far a claim pushes next_attempt_at.
-	lease time.Duration
+	pool *pgxpool.Pool
+	sink Sink
+	name string
+	opts Options
+	m    *metrics
+	log  *slog.Logger
 }
 
-// NewWorker returns a worker that POSTs pool's outbox to webhookURL (an
-// absolute http or https URL), signed with secret. Its metrics are
-// registered on reg (nil: not registered; a metric already registered by
-// another Worker is shared). A nil log means slog.Default().
-func NewWorker(pool *pgxpool.Pool, webhookURL string, secret config.Secret, opts Options,
+// NewWorker registers sink in the database (outbox_sinks: from now on every
+// event enqueued with one of its topics is queued for it) and returns a
+// worker that delivers those events to it. Call it before anything that
+// enqueues events for the sink starts, or they are not queued for it. Its
+// metrics are registered on reg (nil: not registered; a metric already
+// registered by another Worker is shared). A nil log means slog.Default().
+func NewWorker(ctx context.Context, pool *pgxpool.Pool, sink Sink, opts Options,
 	reg prometheus.Registerer, log *slog.Logger) (*Worker, error) {
 	if pool == nil {
 		return nil, errors.New("notify: no database pool")
 	}
-	// The URL may carry a token in its query, so errors do not quote it.
-	u, err := url.Parse(webhookURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("notify: webhook URL must be an absolute http:// or https:// URL")
+	if err := checkSink(sink); err != nil {
+		return nil, err
 	}
-	if !secret.IsSet() {
-		return nil, errors.New("notify: webhook secret is empty")
-	}
-	opts, err = opts.withDefaults()
+	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	m, err := newMetrics(reg, pool, log)
+	name := sink.Name()
+	m, err := newMetrics(reg, pool, name, log)
 	if err != nil {
 		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = opts.Concurrency
-	client := &http.Client{
-		Transport: transport,
-		// A redirected POST would be re-sent elsewhere (or turned into a
-		// GET): count 3xx as a failure the merchant has to fix instead.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	var topics []string
+	if t := sink.Topics(); len(t) > 0 {
+		topics = t
 	}
-	return &Worker{pool: pool, url: webhookURL, secret: secret, opts: opts, client: client, m: m, log: log,
-		lease: opts.RequestTimeout + leaseMargin}, nil
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox_sinks (name, topics) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET topics = EXCLUDED.topics, updated_at = now()
+		WHERE outbox_sinks.topics IS DISTINCT FROM EXCLUDED.topics`, name, topics); err != nil {
+		return nil, fmt.Errorf("notify: register sink %s: %w", name, err)
+	}
+	return &Worker{pool: pool, sink: sink, name: name, opts: opts, m: m, log: log.With("sink", name)}, nil
 }
 
-// claimed is an outbox row taken for one attempt.
+// Sink returns the worker's sink.
+func (w *Worker) Sink() Sink { return w.sink }
+
+// claimed is an outbox event taken for one attempt.
 type claimed struct {
 	id        int64
 	topic     string
@@ -181,11 +184,20 @@ type claimed struct {
 	attempts int32
 }
 
-// Run delivers due events until ctx ends, then waits for the requests in
-// flight (each bounded by RequestTimeout) and records their outcomes, so
-// they are neither lost nor sent again. Database and receiver failures are
-// logged and retried, never returned; Run returns nil once ctx has ended.
+// Run delivers due events until ctx ends, then waits for the sends in
+// flight (each bounded by SendTimeout) and records their outcomes, so they
+// are neither lost nor sent again. Database and sink failures are logged
+// and retried, never returned; Run returns nil once ctx has ended. A sink
+// that has a Close method is closed when Run returns (it is reopened by
+// the next Send, should Run be called again).
 func (w *Worker) Run(ctx context.Context) error {
+	if c, ok := w.sink.(interface{ Close() error }); ok {
+		defer func() {
+			if err := c.Close(); err != nil {
+				w.log.Warn("notify: closing the sink failed", "err", err)
+			}
+		}()
+	}
 	wake := make(chan struct{}, 1)
 	listenCtx, stopListening := context.WithCancel(ctx)
 	var listener sync.WaitGroup
@@ -211,13 +223,13 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log.Warn("notify: claiming outbox events failed", "err", err, "retry_in", wait)
 			case len(rows) < free:
 				// Everything due was claimed: sleep until the next retry
-				// or lease end, a notification, or a finished request.
+				// or lease end, a notification, or a finished send.
 				dbFailures = 0
 				if next, ok, err := w.nextDue(ctx); err == nil && ok {
 					wait = max(min(next, wait), minIdleWait)
 				}
 			default:
-				// Maybe more due: claim again when a request finishes.
+				// Maybe more due: claim again when a send finishes.
 				dbFailures = 0
 			}
 			for _, r := range rows {
@@ -240,22 +252,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// claim takes up to n due events, leasing them to this worker and counting
-// the attempt. The event due the longest goes first: new events are due
-// from their transaction's start, so they go roughly in id order; a
-// retried event queues behind those due before it
-// rather than jumping ahead of newer events by its older id. The order is
-// also the due index's, so a claim reads only the rows it takes, however
-// large the backlog (ORDER BY id alone sorted every due row on each claim).
+// claim takes up to n due events of the sink, leasing them to this worker
+// and counting the attempt. The event due the longest goes first: new
+// events are due from their transaction's start, so they go roughly in id
+// order; a retried event queues behind those due before it rather than
+// jumping ahead of newer events by its older id. The order is also the due
+// index's, so a claim reads only the rows it takes, however large the
+// backlog. An event with an order key waits while an earlier event of its
+// key is pending for the sink (in flight, or waiting for a retry).
 func (w *Worker) claim(ctx context.Context, n int) ([]claimed, error) {
-	rows, err := w.pool.Query(ctx, `UPDATE outbox o
-		SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
-		FROM (SELECT id FROM outbox
-		      WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= now()
-		      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
-		WHERE o.id = due.id
-		RETURNING o.id, o.topic, coalesce(o.dedup_key, 'outbox:' || o.id), o.created_at, o.payload::text, o.attempts`,
-		n, w.lease.Seconds())
+	rows, err := w.pool.Query(ctx, `UPDATE outbox_deliveries d
+		SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $3)
+		FROM (SELECT p.outbox_id FROM outbox_deliveries p
+		      WHERE p.sink = $1 AND p.delivered_at IS NULL AND p.given_up_at IS NULL AND p.next_attempt_at <= now()
+		        AND (p.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox_deliveries q
+		             WHERE q.sink = p.sink AND q.order_key = p.order_key AND q.outbox_id < p.outbox_id
+		               AND q.delivered_at IS NULL AND q.given_up_at IS NULL))
+		      ORDER BY p.next_attempt_at, p.outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED) due, outbox o
+		WHERE d.sink = $1 AND d.outbox_id = due.outbox_id AND o.id = d.outbox_id
+		RETURNING o.id, o.topic, coalesce(o.dedup_key, 'outbox:' || o.id), o.created_at, o.payload::text, d.attempts`,
+		w.name, n, w.opts.Lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("notify: claim events: %w", err)
 	}
@@ -274,12 +290,18 @@ func (w *Worker) claim(ctx context.Context, n int) ([]claimed, error) {
 	return out, nil
 }
 
-// nextDue returns how long until the earliest pending event is due (by the
-// database's clock), ok=false when nothing is pending.
+// nextDue returns how long until the earliest claimable pending event is
+// due (by the database's clock), ok=false when none is pending. Events held
+// back by their order key are left out: they become claimable when the
+// event before them is recorded, which wakes the loop anyway.
 func (w *Worker) nextDue(ctx context.Context) (time.Duration, bool, error) {
 	var secs *float64
-	err := w.pool.QueryRow(ctx, `SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-		FROM outbox WHERE delivered_at IS NULL AND given_up_at IS NULL`).Scan(&secs)
+	err := w.pool.QueryRow(ctx, `SELECT extract(epoch FROM min(p.next_attempt_at) - now())::float8
+		FROM outbox_deliveries p
+		WHERE p.sink = $1 AND p.delivered_at IS NULL AND p.given_up_at IS NULL
+		  AND (p.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox_deliveries q
+		       WHERE q.sink = p.sink AND q.order_key = p.order_key AND q.outbox_id < p.outbox_id
+		         AND q.delivered_at IS NULL AND q.given_up_at IS NULL))`, w.name).Scan(&secs)
 	if err != nil {
 		return 0, false, fmt.Errorf("notify: next due event: %w", err)
 	}
@@ -302,87 +324,24 @@ func (w *Worker) deliverAndSignal(ctx context.Context, c claimed, done chan<- st
 
 // deliver makes one attempt and records its outcome.
 func (w *Worker) deliver(ctx context.Context, c claimed) {
-	body, err := envelope(c)
-	if err != nil {
-		// Cannot happen for a payload PostgreSQL stored as jsonb; retried
-		// like a failed request so it ends given up, visibly.
-		w.recordFailure(ctx, c, err.Error())
-		return
-	}
+	msg := Message{EventID: c.eventID, Topic: c.topic, CreatedAt: c.createdAt, Data: []byte(c.payload), Attempt: int(c.attempts)}
+	sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
 	start := time.Now()
-	failure := w.post(ctx, c.eventID, body)
-	w.m.requestDuration.Observe(time.Since(start).Seconds())
-	if failure != "" {
-		w.m.deliveries.WithLabelValues(resultError).Inc()
-		w.recordFailure(ctx, c, failure)
+	err := w.sink.Send(sendCtx, msg)
+	timedOut := sendCtx.Err() != nil
+	cancel()
+	w.m.sendDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		w.m.errors.Inc()
+		reason := err.Error()
+		if timedOut && errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("no answer within %s", w.opts.SendTimeout)
+		}
+		w.recordFailure(ctx, c, printable(reason))
 		return
 	}
-	w.m.deliveries.WithLabelValues(resultOK).Inc()
+	w.m.ok.Inc()
 	w.recordSuccess(ctx, c)
-}
-
-// envelope is the webhook body; field order is the documented one.
-func envelope(c claimed) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// Keep data as stored: no \u003c for "<" in, say, a comment.
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(struct {
-		EventID   string          `json:"event_id"`
-		Type      string          `json:"type"`
-		CreatedAt string          `json:"created_at"`
-		Data      json.RawMessage `json:"data"`
-	}{c.eventID, c.topic, c.createdAt.UTC().Format(time.RFC3339), json.RawMessage(c.payload)})
-	if err != nil {
-		return nil, fmt.Errorf("notify: build body of %s: %w", c.eventID, err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// post sends one attempt and returns "" on a 2xx answer, else why not, in
-// a form fit for last_error and logs: never the URL (its query may hold a
-// token) nor the secret.
-func (w *Worker) post(ctx context.Context, eventID string, body []byte) string {
-	ctx, cancel := context.WithTimeout(ctx, w.opts.RequestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
-	if err != nil {
-		return "build request: " + unwrapURLError(err)
-	}
-	ts := time.Now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "ton-custody-processor")
-	req.Header.Set(HeaderEventID, eventID)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(w.secret.Reveal(), ts, body))
-	resp, err := w.client.Do(req)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Sprintf("no answer within %s", w.opts.RequestTimeout)
-		}
-		return unwrapURLError(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// Read a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return ""
-	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	msg := "HTTP " + resp.Status
-	if s := printable(string(snippet)); s != "" {
-		msg += ": " + s
-	}
-	return msg
-}
-
-// unwrapURLError drops the URL that net/http puts in its errors.
-func unwrapURLError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Op + ": " + ue.Err.Error()
-	}
-	return err.Error()
 }
 
 // printable keeps s storable and readable in one line: valid UTF-8 (text
@@ -398,15 +357,15 @@ func printable(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// recordSuccess marks the event delivered. A row already delivered (a
-// second sender after a lease ran out) is left as it is.
+// recordSuccess marks the event delivered to the sink. A row already
+// delivered (a second sender after a lease ran out) is left as it is.
 func (w *Worker) recordSuccess(ctx context.Context, c claimed) {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	var latency float64
-	err := w.pool.QueryRow(ctx, `UPDATE outbox SET delivered_at = now(), given_up_at = NULL
-		WHERE id = $1 AND delivered_at IS NULL
-		RETURNING extract(epoch FROM now() - created_at)::float8`, c.id).Scan(&latency)
+	err := w.pool.QueryRow(ctx, `UPDATE outbox_deliveries SET delivered_at = now(), given_up_at = NULL
+		WHERE outbox_id = $1 AND sink = $2 AND delivered_at IS NULL
+		RETURNING extract(epoch FROM now() - created_at)::float8`, c.id, w.name).Scan(&latency)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		w.log.Info("notify: event was already marked delivered", "event_id", c.eventID)
@@ -422,18 +381,18 @@ func (w *Worker) recordSuccess(ctx context.Context, c claimed) {
 // recordFailure stores why the attempt failed and schedules the next one,
 // or gives the event up once its retry period is over.
 func (w *Worker) recordFailure(ctx context.Context, c claimed, reason string) {
-	reason = truncate(strings.ReplaceAll(reason, w.secret.Reveal(), "[REDACTED]"), maxLastError)
+	reason = truncate(reason, maxLastError)
 	delay := backoff(int(c.attempts), w.opts.BackoffBase, w.opts.BackoffCap, rand.Int64N)
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	var givenUp bool
 	var next time.Time
-	err := w.pool.QueryRow(ctx, `UPDATE outbox SET last_error = $3,
-		    given_up_at = CASE WHEN now() >= created_at + make_interval(secs => $4) THEN now() END,
-		    next_attempt_at = least(now() + make_interval(secs => $5), created_at + make_interval(secs => $4))
-		WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL AND given_up_at IS NULL
+	err := w.pool.QueryRow(ctx, `UPDATE outbox_deliveries SET last_error = $4,
+		    given_up_at = CASE WHEN now() >= created_at + make_interval(secs => $5) THEN now() END,
+		    next_attempt_at = least(now() + make_interval(secs => $6), created_at + make_interval(secs => $5))
+		WHERE outbox_id = $1 AND sink = $2 AND attempts = $3 AND delivered_at IS NULL AND given_up_at IS NULL
 		RETURNING given_up_at IS NOT NULL, next_attempt_at`,
-		c.id, c.attempts, reason, w.opts.RetryPeriod.Seconds(), delay.Seconds()).Scan(&givenUp, &next)
+		c.id, w.name, c.attempts, reason, w.opts.RetryPeriod.Seconds(), delay.Seconds()).Scan(&givenUp, &next)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		w.log.Info("notify: event was taken over by another attempt", "event_id", c.eventID, "attempt", c.attempts)
@@ -445,7 +404,7 @@ func (w *Worker) recordFailure(ctx context.Context, c claimed, reason string) {
 		w.log.Error("notify: event given up after its retry period", "event_id", c.eventID, "attempts", c.attempts,
 			"retry_period", w.opts.RetryPeriod, "last_error", reason)
 	default:
-		w.log.Warn("notify: webhook attempt failed", "event_id", c.eventID, "attempt", c.attempts,
+		w.log.Warn("notify: attempt failed", "event_id", c.eventID, "attempt", c.attempts,
 			"err", reason, "next_attempt_at", next)
 	}
 }

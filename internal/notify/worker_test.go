@@ -20,6 +20,7 @@ import (
 
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/notify"
+	"github.com/ton-custody/processor/internal/notify/sinktest"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/store/storetest"
 )
@@ -97,12 +98,12 @@ func TestRolledBackEventIsNeverSentAndCommittedOneArrivesOnceWithExactSignedBody
 			t.Errorf("Verify with tampered %s = %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if ok := mustMetric(t, reg, "processor_webhook_deliveries_total", map[string]string{"result": "ok"}); ok != 1 {
+	if ok := mustMetric(t, reg, "processor_notify_deliveries_total", map[string]string{"result": "ok"}); ok != 1 {
 		t.Errorf("deliveries_total{result=ok} = %v, want 1", ok)
 	}
 	// Observed after the database update that waitFor saw.
 	waitFor(t, 5*time.Second, "one delivery latency sample", func() bool {
-		return mustMetric(t, reg, "processor_webhook_delivery_latency_seconds", nil) == 1
+		return mustMetric(t, reg, "processor_notify_delivery_latency_seconds", nil) == 1
 	})
 }
 
@@ -112,6 +113,8 @@ func TestSameEventIDEnqueuedTwiceIsDeliveredOnce(t *testing.T) {
 	pool := storetest.NewDB(t)
 	rc := newReceiver(t, nil)
 
+	// Registered first: a sink gets the events enqueued after that.
+	w := newWorker(t, pool, rc.srv.URL, notify.Options{PollInterval: 20 * time.Millisecond}, nil, nil)
 	first := notify.Event{Topic: notify.TopicWithdrawal, ID: "withdrawal:7", Payload: map[string]string{"status": "processed"}}
 	var again bool
 	err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
@@ -132,7 +135,7 @@ func TestSameEventIDEnqueuedTwiceIsDeliveredOnce(t *testing.T) {
 	if enqueue(t, pool, redo) {
 		t.Fatal("Enqueue of an already committed event id reported inserted=true")
 	}
-	startWorker(t, newWorker(t, pool, rc.srv.URL, notify.Options{PollInterval: 20 * time.Millisecond}, nil, nil))
+	startWorker(t, w)
 	waitFor(t, 5*time.Second, "withdrawal:7 delivered", allDelivered(t, pool, 1))
 	time.Sleep(200 * time.Millisecond)
 
@@ -225,10 +228,10 @@ func TestReceiverDownThenUpGetsEveryEventWithBackoffAndRecordedErrors(t *testing
 			}
 		}
 	}
-	if ok := mustMetric(t, reg, "processor_webhook_deliveries_total", map[string]string{"result": "ok"}); ok != n {
+	if ok := mustMetric(t, reg, "processor_notify_deliveries_total", map[string]string{"result": "ok"}); ok != n {
 		t.Errorf("deliveries_total{ok} = %v, want %d", ok, n)
 	}
-	if e := mustMetric(t, reg, "processor_webhook_deliveries_total", map[string]string{"result": "error"}); e < 5*n {
+	if e := mustMetric(t, reg, "processor_notify_deliveries_total", map[string]string{"result": "error"}); e < 5*n {
 		t.Errorf("deliveries_total{error} = %v, want >= %d", e, 5*n)
 	}
 	for _, leak := range []string{token, testSecret} {
@@ -236,7 +239,7 @@ func TestReceiverDownThenUpGetsEveryEventWithBackoffAndRecordedErrors(t *testing
 			t.Errorf("logs contain %q", leak)
 		}
 	}
-	if !strings.Contains(logs.String(), "webhook attempt failed") {
+	if !strings.Contains(logs.String(), "attempt failed") || !strings.Contains(logs.String(), "sink=webhook") {
 		t.Error("failed attempts were not logged")
 	}
 }
@@ -299,7 +302,7 @@ func TestSlowReceiverTimesOutAndIsRetried(t *testing.T) {
 		return http.StatusOK
 	})
 	startWorker(t, newWorker(t, pool, rc.srv.URL, notify.Options{PollInterval: 10 * time.Millisecond,
-		RequestTimeout: 100 * time.Millisecond, BackoffBase: 20 * time.Millisecond, BackoffCap: 40 * time.Millisecond}, nil, nil))
+		SendTimeout: 100 * time.Millisecond, BackoffBase: 20 * time.Millisecond, BackoffCap: 40 * time.Millisecond}, nil, nil))
 	enqueue(t, pool, notify.Event{Topic: notify.TopicDeposit, ID: "deposit:slow", Payload: map[string]int{"n": 1}})
 	waitFor(t, 5*time.Second, "delivery after a timeout", allDelivered(t, pool, 1))
 	r := outboxRows(t, pool)["deposit:slow"]
@@ -391,7 +394,7 @@ func TestTwoWorkersOnOneDatabaseDeliverEachEventExactlyOnce(t *testing.T) {
 	}
 	var split []float64
 	for _, reg := range regs {
-		split = append(split, mustMetric(t, reg, "processor_webhook_deliveries_total", map[string]string{"result": "ok"}))
+		split = append(split, mustMetric(t, reg, "processor_notify_deliveries_total", map[string]string{"result": "ok"}))
 	}
 	t.Logf("deliveries per worker: %v", split)
 	if split[0]+split[1] != n || slices.Contains(split, 0) {
@@ -442,7 +445,7 @@ func TestEventsAreGivenUpAfterTheRetryPeriodAndBacklogGaugeTracksPending(t *test
 	}
 	// Counted after the database update that waitFor saw.
 	waitFor(t, 5*time.Second, "given_up_total = 3", func() bool {
-		return mustMetric(t, reg, "processor_webhook_given_up_total", nil) == n
+		return mustMetric(t, reg, "processor_notify_given_up_total", nil) == n
 	})
 	if b := mustMetric(t, reg, "processor_outbox_backlog", nil); b != 0 {
 		t.Errorf("backlog = %v after giving up, want 0", b)
@@ -543,24 +546,43 @@ func nestedPayload() any { return map[string]any{"nested": []any{1, "two", nil, 
 
 func TestNewWorkerRejectsBadSettings(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	pool := storetest.NewDB(t)
 	secret := config.NewSecret(testSecret)
-	tests := []struct {
+	for _, tc := range []struct {
 		name   string
 		url    string
 		secret config.Secret
-		opts   notify.Options
 		want   string
 	}{
-		{"relative URL", "/hook", secret, notify.Options{}, "absolute"},
-		{"ftp URL", "ftp://merchant.example/hook", secret, notify.Options{}, "absolute"},
-		{"no secret", "https://merchant.example/hook", config.Secret{}, notify.Options{}, "secret"},
-		{"negative timeout", "https://merchant.example/hook", secret, notify.Options{RequestTimeout: -time.Second}, "RequestTimeout"},
-		{"negative concurrency", "https://merchant.example/hook", secret, notify.Options{Concurrency: -1}, "Concurrency"},
-		{"cap below base", "https://merchant.example/hook", secret, notify.Options{BackoffBase: time.Minute, BackoffCap: time.Second}, "BackoffCap"},
+		{"relative URL", "/hook", secret, "absolute"},
+		{"ftp URL", "ftp://merchant.example/hook", secret, "absolute"},
+		{"no secret", "https://merchant.example/hook", config.Secret{}, "secret"},
+	} {
+		if _, err := notify.NewWebhookSink(tc.url, tc.secret); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: NewWebhookSink error %v, want one mentioning %q", tc.name, err, tc.want)
+		}
+	}
+	sink, err := notify.NewWebhookSink("https://merchant.example/hook", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		sink notify.Sink
+		opts notify.Options
+		want string
+	}{
+		{"negative timeout", sink, notify.Options{SendTimeout: -time.Second}, "SendTimeout"},
+		{"lease not above the send timeout", sink, notify.Options{SendTimeout: time.Minute, Lease: time.Minute}, "Lease"},
+		{"negative concurrency", sink, notify.Options{Concurrency: -1}, "Concurrency"},
+		{"cap below base", sink, notify.Options{BackoffBase: time.Minute, BackoffCap: time.Second}, "BackoffCap"},
+		{"no sink", nil, notify.Options{}, "sink"},
+		{"bad sink name", &sinktest.MemorySink{SinkName: "Web Hook"}, notify.Options{}, "sink name"},
+		{"bad sink topic", &sinktest.MemorySink{SinkName: "memory", SinkTopics: []string{"Deposit"}}, notify.Options{}, "topic"},
 	}
 	for _, tc := range tests {
-		_, err := notify.NewWorker(pool, tc.url, tc.secret, tc.opts, prometheus.NewRegistry(), nil)
+		_, err := notify.NewWorker(ctx, pool, tc.sink, tc.opts, prometheus.NewRegistry(), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: NewWorker error %v, want one mentioning %q", tc.name, err, tc.want)
 		}
@@ -568,8 +590,12 @@ func TestNewWorkerRejectsBadSettings(t *testing.T) {
 	// Two workers may share a registry (their series are shared).
 	reg := prometheus.NewRegistry()
 	for range 2 {
-		if _, err := notify.NewWorker(pool, "https://merchant.example/hook", secret, notify.Options{}, reg, nil); err != nil {
+		if _, err := notify.NewWorker(ctx, pool, sink, notify.Options{}, reg, nil); err != nil {
 			t.Fatalf("NewWorker on a shared registry: %v", err)
 		}
+	}
+	var sinks int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox_sinks`).Scan(&sinks); err != nil || sinks != 1 {
+		t.Fatalf("outbox_sinks has %d rows (%v) after registering one sink twice and refusing the rest, want 1", sinks, err)
 	}
 }

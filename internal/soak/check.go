@@ -19,6 +19,7 @@ import (
 // checks run either way.
 func (d *driver) drain(ctx context.Context) bool {
 	deadline := time.Now().Add(d.opts.DrainTimeout)
+	d.drainDeadline = deadline
 	var why string
 	for time.Now().Before(deadline) {
 		pending, err := d.unsettled(ctx)
@@ -76,6 +77,11 @@ func (d *driver) unsettled(ctx context.Context) (string, error) {
 		}
 	}
 	var parts []string
+	if d.br != nil {
+		if parts, err = d.bridgeUnsettled(qctx); err != nil {
+			return "", err
+		}
+	}
 	for _, p := range []struct {
 		n    int
 		what string
@@ -487,6 +493,11 @@ func (d *driver) check(ctx context.Context) error {
 		}
 		if _, ok := outbox[fmt.Sprintf("withdrawal:%d:%s", id, other)]; ok {
 			d.violation("%s withdrawal %d also has a withdrawal:%d:%s event", state, id, id, other)
+		}
+	}
+	if d.br != nil {
+		if err := d.checkBridge(ctx); err != nil {
+			return err
 		}
 	}
 	seen, deliveries, refused, invalid := d.hook.snapshot()

@@ -44,7 +44,9 @@ func (d *driver) faultLoop(ctx context.Context) {
 			deck = append(deck, kinds...)
 			d.frng.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
 		}
+		d.faultMu.Lock()
 		d.inject(ctx, deck[0])
+		d.faultMu.Unlock()
 		deck = deck[1:]
 		// Uniform in [FaultEvery/2, 3*FaultEvery/2).
 		next = d.opts.FaultEvery/2 + time.Duration(d.fInt64n(int64(d.opts.FaultEvery)))

@@ -29,6 +29,8 @@ type Result struct {
 	WebhookEventsSeen, WebhookDeliveries                int
 	WebhookRedeliveries, WebhookRefused                 int
 
+	Bridge BridgeResult
+
 	Faults          map[string]int // by kind (see the Fault* constants)
 	ProcessorStarts int
 	Kills           int
@@ -36,6 +38,28 @@ type Result struct {
 
 	Violations []string
 	Notes      []string
+}
+
+// BridgeResult is what the bridge traffic did.
+type BridgeResult struct {
+	Enabled               bool
+	Payments, Submissions int
+	Created, Repeated     int            // API answers 201 and 200 (the same request again)
+	Unanswered            int            // payments whose create the API never answered
+	ByProvider            map[string]int // "<provider> <kind>" -> payments
+	Ours                  map[string]int // stored status at the end -> payments
+	Provider              map[string]int // the provider's final state, "open" or "absent" -> payments
+	Open                  int            // stored status not final at the end
+	OpenProviderFinal     int            // ... although the provider's is
+	OpenProviderOpen      int            // ... as the provider's
+	OpenProviderAbsent    int            // ... and the provider never got it
+	OpenFlagged           int            // ... flagged for a person (attention; once issue 12's alert lands)
+	Conflicts             int            // conflict events: a provider contradicted a final status
+	MidCreateKills        int            // payments whose create was cut by kill -9 (stored created)
+	MidCreateResolved     int            // ... that left created since (reconciler after its grace, or a callback)
+	Events                int            // bridge_payment outbox events
+	Relay                 RelayStats     // callbacks between the simulators and the processor
+	UnknownGiveUp         time.Duration  // BRIDGE_UNKNOWN_GIVE_UP of the run
 }
 
 // OK reports a run without invariant violations.
@@ -81,6 +105,24 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("outbox events", fmt.Sprintf("%d (%s)", r.OutboxEvents, strings.Join(topics, ", ")))
 	row("webhook ids seen / deliveries / redeliveries / refused (outage)", fmt.Sprintf("%d / %d / %d / %d",
 		r.WebhookEventsSeen, r.WebhookDeliveries, r.WebhookRedeliveries, r.WebhookRefused))
+	if b := r.Bridge; b.Enabled {
+		section("bridge (payfield, highhelp, paykassma simulators)")
+		row("payments / API submissions / 201 / 200 again / never answered", fmt.Sprintf("%d / %d / %d / %d / %d",
+			b.Payments, b.Submissions, b.Created, b.Repeated, b.Unanswered))
+		row("by provider and kind", counts(b.ByProvider))
+		row("provider side at the end", counts(b.Provider))
+		row("stored status at the end", counts(b.Ours))
+		row("open: provider final / provider open / provider never got it", fmt.Sprintf("%d: %d / %d / %d",
+			b.Open, b.OpenProviderFinal, b.OpenProviderOpen, b.OpenProviderAbsent))
+		row("open flagged for attention / conflict events", fmt.Sprintf("%d / %d", b.OpenFlagged, b.Conflicts))
+		row("killed mid-create / out of created since", fmt.Sprintf("%d / %d", b.MidCreateKills, b.MidCreateResolved))
+		row("bridge_payment events", b.Events)
+		rs := b.Relay
+		row("callbacks received / forwarded (2xx, 5xx or down, 4xx)", fmt.Sprintf("%d / %d (%d, %d, %d)",
+			rs.Received, rs.Forwarded, rs.Answered2xx, rs.Answered5xx, rs.Answered4xx))
+		row("callbacks duplicated / held back / replayed late", fmt.Sprintf("%d / %d / %d", rs.Duplicated, rs.HeldBack, rs.Replays))
+		row("BRIDGE_UNKNOWN_GIVE_UP", b.UnknownGiveUp)
+	}
 	section("faults injected")
 	if !r.FaultsEnabled {
 		row("(faults off)", "")
@@ -110,4 +152,18 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, "  note:", n)
 	}
 	return nil
+}
+
+// counts formats a map as "k n, k n" in key order.
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -7,6 +7,23 @@
 // production pauses, webhook receiver outages, shard split/merge), lets the
 // system drain, then checks invariants against the chain and the database.
 //
+// With Options.BridgePerTick, fiat bridge payins and payouts go through
+// /v1/bridge to the Payfield, HighHelp and Paykassma simulators (in-process;
+// the processor's BRIDGE_* point at them), each create retried with the same
+// body until answered, some sent twice at once or again after the answer.
+// The driver plays the providers' side: once a simulator has a payment it
+// moves it through a random plan (intermediate statuses, a final one, a
+// refund after success, or none: left open). Provider callbacks reach the
+// processor through a relay (BRIDGE_PUBLIC_URL) that holds some back, sends
+// some twice and replays some seconds later and at the end of the traffic,
+// on top of the simulators' own duplicates and reordering. Bridge faults:
+// provider 500 before and after creating, timeouts with and without
+// creating, malformed answers after creating, failing status calls, and the
+// processor killed while a create call is at the provider (the first one
+// early: the bridge polls a payment left in created only after a fixed
+// one-minute grace); the TON faults (kill -9, PostgreSQL restart, webhook
+// outages) hit the bridge too.
+//
 // Invariants (each failure is one violation in Result.Violations):
 //
 //   - Deposits: every faucet transfer to a deposit address is one incomes
@@ -31,6 +48,29 @@
 //     the other state; every event is delivered (none given up); the webhook
 //     receiver saw every event id at least once with a valid signature, never
 //     an invalid signature and never an id the outbox does not hold.
+//   - Bridge, API: a create answers 201 at most once per reference, every
+//     other answer to the same request is 200 with that payment; a payment
+//     answered is stored, with the kind, provider, amount and currency asked.
+//   - Bridge, provider: at most one create request per reference reached
+//     the provider (counted at the simulator); what it holds is the kind,
+//     amount and currency asked; it holds nothing the processor did not store.
+//   - Bridge, outcome: a payment ends in the provider's final state (mapped
+//     here from each provider's documentation), or stays open (unknown,
+//     created, submitted, ...); final without a provider record only as
+//     rejected or failed; never final while the provider has it open.
+//     (The bridge's alert for open payments that cannot settle is counted
+//     where it exists; see "ALERT CHECK" in bridgecheck.go.)
+//   - Bridge, history: it starts at created, never goes backwards (terminal
+//     statuses are final except succeeded -> reversed, unknown only after
+//     created, no lower non-terminal rank) and ends at the stored status.
+//   - Bridge, webhooks: every status the history reached after created has
+//     exactly one bridge:<reference>:<status> event, and there is none for a
+//     status it never took; events are enqueued in a forward order; every
+//     delivery's data names that payment and status (plus the outbox checks
+//     above: delivered, seen, signed).
+//   - Bridge, callbacks: no genuine provider callback (first delivery,
+//     duplicate or late replay within the signature window) is refused with
+//     a 4xx; 5xx only while the processor or its database is down.
 package soak
 
 import (
@@ -70,6 +110,13 @@ type Options struct {
 	Seed               int64         // random choices (0: from the clock)
 	DrainTimeout       time.Duration // after traffic, how long to wait for everything to settle [120s]
 	BlockInterval      time.Duration // tonsim block interval [500ms]
+	// BridgePerTick is the number of fiat bridge payments (payins and
+	// payouts at the Payfield, HighHelp and Paykassma simulators) created
+	// per tick; 0: no bridge traffic.
+	BridgePerTick int
+	// BridgeUnknownGiveUp is the processor's BRIDGE_UNKNOWN_GIVE_UP [20s]:
+	// short, so the path that gives up on unknown payments is exercised.
+	BridgeUnknownGiveUp time.Duration
 
 	// DatabaseURL, when set, is an existing empty database; the PostgreSQL
 	// restart fault is then skipped. Empty: a throwaway server (devdb).
@@ -113,6 +160,12 @@ func (o *Options) defaults() {
 	if o.BlockInterval <= 0 {
 		o.BlockInterval = 500 * time.Millisecond
 	}
+	if o.BridgePerTick < 0 {
+		o.BridgePerTick = 0
+	}
+	if o.BridgeUnknownGiveUp <= 0 {
+		o.BridgeUnknownGiveUp = 20 * time.Second
+	}
 }
 
 const (
@@ -141,6 +194,10 @@ type driver struct {
 	res      *Result
 	resMu    sync.Mutex
 	progress io.Writer
+
+	br            *bridgeState // nil without bridge traffic
+	faultMu       sync.Mutex   // one processor or database fault at a time
+	drainDeadline time.Time
 
 	mu          sync.Mutex
 	deposits    []*deposit
@@ -307,6 +364,17 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		"WITHDRAWAL_BATCH_INTERVAL": "1s",
 		"LOG_LEVEL":                 "warn",
 	}
+	if opts.BridgePerTick > 0 {
+		benv, err := d.startBridge("http://" + apiAddr)
+		if err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, d.closeBridge)
+		for k, v := range benv {
+			env[k] = v
+		}
+		d.res.Bridge.Enabled, d.res.Bridge.UnknownGiveUp = true, opts.BridgeUnknownGiveUp
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		return nil, fmt.Errorf("processor configuration: %w", err)
@@ -340,6 +408,18 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	d.res.SetupTime = time.Since(start)
 	d.logf("setup done in %s; traffic for %s (faults: %v, seed %d)", d.res.SetupTime.Round(time.Millisecond), opts.Duration, opts.Faults, opts.Seed)
 
+	// The providers' side of bridge payments runs through the drain.
+	var settler sync.WaitGroup
+	sctx, stopSettler := context.WithCancel(ctx)
+	defer stopSettler()
+	if d.br != nil {
+		settler.Add(1)
+		go func() {
+			defer settler.Done()
+			d.settleLoop(sctx)
+		}()
+	}
+
 	// Traffic and faults.
 	trafficStart := time.Now()
 	d.runTraffic(ctx)
@@ -352,9 +432,18 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	if err := d.proc.waitReady(ctx, 60*time.Second); err != nil {
 		d.violation("processor does not come back after the faults: %v", err)
 	}
+	if d.br != nil {
+		// Late callbacks: a sample of old ones again, mostly for payments
+		// that have moved on since.
+		stats, _, _ := d.br.relay.snapshot()
+		n := d.br.relay.burst(min(40, stats.Received/4))
+		d.logf("replaying %d old callbacks", n)
+	}
 	d.logf("draining (up to %s)", opts.DrainTimeout)
 	settled := d.drain(ctx)
 	d.res.DrainTime = time.Since(drainStart)
+	stopSettler()
+	settler.Wait()
 	if !settled {
 		d.note("not everything settled within the drain timeout %s; the checks below say what", opts.DrainTimeout)
 	}

@@ -16,7 +16,9 @@ import (
 // this 2-core machine's budget, then the drain and every invariant. It
 // fails on any violation, and also when the run was too small to mean
 // anything (no deposits credited, no withdrawal processed, no bounce, no
-// sweep, no kill -9, no webhook delivered).
+// sweep, no kill -9, no webhook delivered; for the bridge: no payment
+// succeeded or ended otherwise at a provider, no payment killed mid-create
+// that left created since, no duplicated, held back or late callback).
 func TestSoakShort(t *testing.T) {
 	opts := Options{
 		Duration:           45 * time.Second,
@@ -27,10 +29,11 @@ func TestSoakShort(t *testing.T) {
 		FaultEvery:         3500 * time.Millisecond,
 		Seed:               20260501,
 		DrainTimeout:       50 * time.Second,
+		BridgePerTick:      1,
 		Progress:           testWriter{t},
 	}
 	opts.KeepWorkDir = os.Getenv("SOAK_KEEP") != ""
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// A throwaway server when the machine has PostgreSQL's binaries (the
 	// restart fault needs one of our own; Run tries it first); else a fresh
@@ -67,6 +70,13 @@ func TestSoakShort(t *testing.T) {
 		{res.SweepsConfirmed, "sweeps confirmed"},
 		{res.Faults[FaultKill9], "kill -9"},
 		{res.WebhookEventsSeen, "webhook events"},
+		{res.Bridge.Provider["succeeded"], "bridge payments succeeded at the provider"},
+		{res.Bridge.Provider["failed"] + res.Bridge.Provider["canceled"] + res.Bridge.Provider["expired"],
+			"bridge payments failed, canceled or expired at the provider"},
+		{res.Bridge.MidCreateResolved, "bridge payments killed mid-create and out of created since"},
+		{res.Bridge.Relay.Duplicated, "duplicated callbacks"},
+		{res.Bridge.Relay.HeldBack, "held back callbacks"},
+		{res.Bridge.Relay.Replays, "late callbacks"},
 	} {
 		if c.n == 0 {
 			t.Errorf("no %s: the run proves nothing", c.what)
@@ -75,6 +85,7 @@ func TestSoakShort(t *testing.T) {
 	// Every fault kind was injected (the schedule deals each once per round).
 	kinds := []string{FaultKill9, FaultLiteDrop, FaultLiteStall, FaultLoseExternals, FaultBlockPause, FaultWebhookDown,
 		FaultShardSplit, FaultShardMerge}
+	kinds = append(kinds, BridgeFaultKinds...)
 	if opts.DatabaseURL == "" {
 		kinds = append(kinds, FaultPGRestart)
 	} else {

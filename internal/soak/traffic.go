@@ -82,6 +82,12 @@ func retry(ctx context.Context, f func() (done bool, err error)) error {
 func (d *driver) runTraffic(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, d.opts.Duration)
 	defer cancel()
+	trafficEnd := time.Now().Add(d.opts.Duration)
+	var wg sync.WaitGroup
+	// Requests get a deadline well past the end of traffic: they outlive a
+	// processor restart but never hang the run.
+	reqCtx, reqCancel := context.WithTimeout(ctx, d.opts.Duration+90*time.Second)
+	defer reqCancel()
 	var faults sync.WaitGroup
 	if d.opts.Faults {
 		faults.Add(1)
@@ -89,14 +95,16 @@ func (d *driver) runTraffic(ctx context.Context) {
 			defer faults.Done()
 			d.faultLoop(tctx)
 		}()
+		if d.br != nil {
+			faults.Add(1)
+			go func() {
+				defer faults.Done()
+				d.bridgeFaultLoop(tctx, trafficEnd, reqCtx, &wg)
+			}()
+		}
 	}
-	var wg sync.WaitGroup
 	tick := time.NewTicker(d.opts.Tick)
 	defer tick.Stop()
-	// Requests get a deadline well past the end of traffic: they outlive a
-	// processor restart but never hang the run.
-	reqCtx, reqCancel := context.WithTimeout(ctx, d.opts.Duration+90*time.Second)
-	defer reqCancel()
 loop:
 	for {
 		for range d.opts.DepositsPerTick {
@@ -116,6 +124,15 @@ loop:
 				}()
 			}
 		}
+		if d.br != nil {
+			for range d.opts.BridgePerTick {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d.oneBridgePayment(reqCtx)
+				}()
+			}
+		}
 		select {
 		case <-tctx.Done():
 			break loop
@@ -123,6 +140,9 @@ loop:
 		}
 	}
 	faults.Wait()
+	if d.br != nil {
+		d.clearProviderFaults()
+	}
 	d.net.Faults.Clear()
 	d.hook.up()
 	d.logf("traffic stopped; waiting for requests in flight")

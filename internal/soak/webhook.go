@@ -27,14 +27,18 @@ type receiver struct {
 	deliveries int
 	refused    int // answered 503 during outages
 	invalid    []string
+	bridge     map[string][]bridgeSeen // bridge_payment event id -> the data of each delivery
 }
+
+// bridgeSeen is what a bridge_payment webhook said.
+type bridgeSeen struct{ Reference, Status string }
 
 func startReceiver(secret string) (*receiver, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("webhook receiver: %w", err)
 	}
-	r := &receiver{secret: secret, seen: map[string]int{}, URL: "http://" + ln.Addr().String() + "/hook"}
+	r := &receiver{secret: secret, seen: map[string]int{}, bridge: map[string][]bridgeSeen{}, URL: "http://" + ln.Addr().String() + "/hook"}
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -73,10 +77,12 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	id := req.Header.Get(notify.HeaderEventID)
 	err = notify.Verify(r.secret, req.Header.Get(notify.HeaderTimestamp), string(body), req.Header.Get(notify.HeaderSignature), 5*time.Minute)
+	var env struct {
+		EventID string          `json:"event_id"`
+		Type    string          `json:"type"`
+		Data    json.RawMessage `json:"data"`
+	}
 	if err == nil {
-		var env struct {
-			EventID string `json:"event_id"`
-		}
 		if jerr := json.Unmarshal(body, &env); jerr != nil {
 			err = fmt.Errorf("body: %w", jerr)
 		} else if env.EventID != id {
@@ -94,7 +100,27 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.deliveries++
 	r.seen[id]++
+	if env.Type == bridgeTopic {
+		var b bridgeSeen
+		_ = json.Unmarshal(env.Data, &struct {
+			Reference *string `json:"reference"`
+			Status    *string `json:"status"`
+		}{&b.Reference, &b.Status})
+		r.bridge[id] = append(r.bridge[id], b)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// bridgeSnapshot returns the data of every bridge_payment delivery by
+// event id.
+func (r *receiver) bridgeSnapshot() map[string][]bridgeSeen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]bridgeSeen, len(r.bridge))
+	for k, v := range r.bridge {
+		out[k] = append([]bridgeSeen(nil), v...)
+	}
+	return out
 }
 
 func (r *receiver) snapshot() (seen map[string]int, deliveries, refused int, invalid []string) {

@@ -33,9 +33,17 @@ func (c *Client) AccountState(ctx context.Context, addr *address.Address) (*big.
 	if err != nil {
 		return nil, "", err
 	}
-	bal, status, err := c.accountStateAt(ctx, head, addr)
+	return c.AccountStateAt(ctx, head, addr)
+}
+
+// AccountStateAt is AccountState at masterchain block (from PinnedAt, for
+// reads a decision rests on). The liteserver is asked to wait until it has
+// the block, and the answer must prove the state at exactly that block, so
+// a node that lags never answers from an older state.
+func (c *Client) AccountStateAt(ctx context.Context, block *tonutils.BlockIDExt, addr *address.Address) (*big.Int, string, error) {
+	bal, status, err := c.accountStateAt(ctx, block, addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("ton: account state of %s at block %d: %w", addr.StringRaw(), head.SeqNo, err)
+		return nil, "", fmt.Errorf("ton: account state of %s at block %d: %w", addr.StringRaw(), block.SeqNo, err)
 	}
 	return bal, status, nil
 }

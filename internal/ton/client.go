@@ -7,7 +7,8 @@
 // "block not ready" and friends, timeouts, dropped connections), a timeout
 // per attempt, a limit on queries in flight, and Prometheus metrics by
 // method. On top of that it offers the few reads and writes the processor
-// needs, each at a fresh masterchain head.
+// needs: at a fresh masterchain head for display, or (the ...At variants)
+// at an explicit block from PinnedAt for reads that money decisions rest on.
 //
 // Known tonutils-go v1.12.0 bug: tlb.AccountState does not know the
 // storage_extra_info$001 field that newer accounts (a jetton minter, for
@@ -215,6 +216,27 @@ func (c *Client) MasterHead(ctx context.Context) (*tonutils.BlockIDExt, error) {
 	b, err := c.api.GetMasterchainInfo(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ton: get masterchain head: %w", err)
+	}
+	return b, nil
+}
+
+// PinnedAt returns a masterchain block with seqno >= minSeqno, to read all
+// the state that one decision rests on at that one block. Pass the
+// scanner's cursor: a head older than it (any node of a pool may lag)
+// would still show money that batches the scanner has confirmed, and so
+// no longer reserves, already spent.
+//
+// The query carries waitMasterchainSeqno(minSeqno) (WaitForBlock): a node
+// that does not have the block yet waits for it, or refuses when it is too
+// far behind, and the retry goes to another node.
+func (c *Client) PinnedAt(ctx context.Context, minSeqno uint32) (*tonutils.BlockIDExt, error) {
+	b, err := c.api.WaitForBlock(minSeqno).GetMasterchainInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ton: masterchain block at or after %d: %w", minSeqno, err)
+	}
+	if b.SeqNo < minSeqno {
+		// A liteserver that ignored the wait: never read at such a block.
+		return nil, fmt.Errorf("ton: liteserver answered masterchain block %d, older than the %d asked for", b.SeqNo, minSeqno)
 	}
 	return b, nil
 }

@@ -20,9 +20,11 @@ func IsNotInitialized(err error) bool {
 }
 
 // RunGetMethod runs a get method of addr at block (nil = the current
-// masterchain head) and returns its stack. A non-zero, non-one exit code is
-// a tonutils ContractExecError (see IsNotInitialized). Params are what
-// tonutils-go accepts: *big.Int and integer types, *cell.Cell, *cell.Slice.
+// masterchain head; pass one from PinnedAt where a decision rests on the
+// answer) and returns its stack; the liteserver waits until it has block.
+// A non-zero, non-one exit code is a tonutils ContractExecError (see
+// IsNotInitialized). Params are what tonutils-go accepts: *big.Int and
+// integer types, *cell.Cell, *cell.Slice.
 func (c *Client) RunGetMethod(ctx context.Context, block *tonutils.BlockIDExt, addr *address.Address, method string, params ...any) (*tonutils.ExecutionResult, error) {
 	if block == nil {
 		var err error
@@ -106,7 +108,14 @@ func (c *Client) JettonTotalSupply(ctx context.Context, master *address.Address)
 // account without code, exit code -256; callers pass the address the
 // master named, which is a jetton wallet or nothing yet).
 func (c *Client) JettonBalance(ctx context.Context, jettonWallet *address.Address) (*big.Int, error) {
-	res, err := c.RunGetMethod(ctx, nil, jettonWallet, "get_wallet_data")
+	return c.JettonBalanceAt(ctx, nil, jettonWallet)
+}
+
+// JettonBalanceAt is JettonBalance at masterchain block (from PinnedAt,
+// for reads a decision rests on; nil = the current head). As RunGetMethod,
+// it waits until the liteserver has the block.
+func (c *Client) JettonBalanceAt(ctx context.Context, block *tonutils.BlockIDExt, jettonWallet *address.Address) (*big.Int, error) {
+	res, err := c.RunGetMethod(ctx, block, jettonWallet, "get_wallet_data")
 	if IsNotInitialized(err) {
 		return new(big.Int), nil
 	}

@@ -9,11 +9,13 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/tonsim/chain"
 	"github.com/ton-custody/processor/internal/tonsim/liteserver"
@@ -28,11 +30,29 @@ const ControlDoc = `Control API (JSON; amounts are nanoton or jetton base units 
   POST /faucet {"address","amount","bounce","comment"}
                                             TON from the genesis wallet; answers once final:
                                             {"tx_hash","lt","account","master_seqno"}
-  POST /jettons {"symbol","decimals"}       deploy a jetton master -> {"master","symbol","decimals"}
+  POST /jettons {"symbol","decimals","kind"} deploy a jetton master -> {"master","symbol","decimals","kind"};
+                                            kind: standard (default, TEP-74 from assets-sdk) | governed
+                                            (USDT-style: library wallet code, admin lock/transfer/burn) |
+                                            notify-bounceable | notify-non-bounceable
   GET  /jettons                             deployed jettons
   POST /jettons/{master}/mint {"owner","amount"}
                                             mint to owner -> {"tx_hash","lt","jetton_wallet",...}
-  GET  /jettons/{master}/wallet?owner=ADDR  owner's jetton wallet address
+  GET  /jettons/{master}/wallet?owner=ADDR  owner's jetton wallet address (and "status" for governed ones)
+  POST /jettons/{master}/lock {"owner","status"}
+                                            governed jetton, as its admin: set owner's wallet status
+                                            (1 no outgoing, 2 no incoming, 3 both = default); refused
+                                            messages fail with exit code 45
+  POST /jettons/{master}/unlock {"owner"}   governed jetton: status 0
+  POST /jettons/{master}/admin-transfer {"from","to","amount"}
+                                            governed jetton: the admin moves jettons out of from's wallet
+                                            (locked or not) -> recipient wallet's transaction
+  POST /jettons/{master}/admin-burn {"owner","amount"}
+                                            governed jetton: the admin burns from owner's wallet
+  POST /jettons/transfer {"master","to","amount","forward_ton_amount","comment","from_wallet_owner"}
+                                            TEP-74 transfer from the genesis wallet's jettons (a third
+                                            party's deposit): -> receiving jetton-wallet transaction,
+                                            "jetton_wallet" and, with a forward amount, the recipient's
+                                            "notification_tx_hash"/"notification_lt"
   POST /dns {"domain","address"}            set the wallet record of a .ton name
   POST /blocks {"count"}                    produce blocks now (any mode)
   GET  /shards                              current workchain-0 shards
@@ -78,7 +98,8 @@ func (n *Network) ControlHandler() http.Handler {
 				status := http.StatusInternalServerError
 				if errors.As(err, &ae) {
 					status = ae.status
-				} else if errors.Is(err, ErrUnknownJetton) {
+				} else if errors.Is(err, ErrUnknownJetton) || errors.Is(err, ErrInsufficientJettons) || errors.Is(err, ErrNotGoverned) ||
+					errors.Is(err, ErrRefused) {
 					status = http.StatusBadRequest
 				}
 				writeJSON(w, status, map[string]string{"error": err.Error()})
@@ -94,12 +115,17 @@ func (n *Network) ControlHandler() http.Handler {
 	handle("GET /jettons", func(r *http.Request) (any, error) {
 		out := []map[string]any{}
 		for _, j := range n.Jettons() {
-			out = append(out, map[string]any{"symbol": j.Symbol, "decimals": j.Decimals, "master": j.Master.String()})
+			out = append(out, map[string]any{"symbol": j.Symbol, "decimals": j.Decimals, "master": j.Master.String(), "kind": j.kindName()})
 		}
 		return out, nil
 	})
 	handle("POST /jettons/{master}/mint", n.apiMint)
+	handle("POST /jettons/transfer", n.apiJettonTransfer)
 	handle("GET /jettons/{master}/wallet", n.apiJettonWallet)
+	handle("POST /jettons/{master}/lock", n.apiLock)
+	handle("POST /jettons/{master}/unlock", n.apiUnlock)
+	handle("POST /jettons/{master}/admin-transfer", n.apiAdminTransfer)
+	handle("POST /jettons/{master}/admin-burn", n.apiAdminBurn)
 	handle("POST /dns", n.apiDNS)
 	handle("POST /blocks", n.apiBlocks)
 	handle("GET /shards", func(r *http.Request) (any, error) { return shardList(n.Chain.Shards()), nil })
@@ -242,8 +268,9 @@ func (n *Network) apiFaucet(r *http.Request) (any, error) {
 
 func (n *Network) apiDeployJetton(r *http.Request) (any, error) {
 	var req struct {
-		Symbol   string `json:"symbol"`
-		Decimals *int   `json:"decimals"`
+		Symbol   string     `json:"symbol"`
+		Decimals *int       `json:"decimals"`
+		Kind     JettonKind `json:"kind"`
 	}
 	if err := decode(r, &req); err != nil {
 		return nil, err
@@ -260,11 +287,15 @@ func (n *Network) apiDeployJetton(r *http.Request) (any, error) {
 	}
 	ctx, cancel := n.requestCtx(r)
 	defer cancel()
-	j, err := n.DeployJetton(ctx, req.Symbol, dec)
+	if !slices.Contains(JettonKinds(), req.Kind) && req.Kind != "" {
+		return nil, badRequest("kind must be one of %v", JettonKinds())
+	}
+	j, err := n.DeployJettonKind(ctx, req.Symbol, dec, req.Kind)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"master": j.Master.String(), "master_raw": j.Master.StringRaw(), "symbol": j.Symbol, "decimals": j.Decimals}, nil
+	return map[string]any{"master": j.Master.String(), "master_raw": j.Master.StringRaw(), "symbol": j.Symbol, "decimals": j.Decimals,
+		"kind": j.kindName()}, nil
 }
 
 func (n *Network) apiMint(r *http.Request) (any, error) {
@@ -301,6 +332,67 @@ func (n *Network) apiMint(r *http.Request) (any, error) {
 	return out, nil
 }
 
+// maxForwardTON bounds forward_ton_amount (nanoton) on /jettons/transfer.
+var maxForwardTON = tlb.MustFromTON("1000").Nano()
+
+func (n *Network) apiJettonTransfer(r *http.Request) (any, error) {
+	var req struct {
+		Master     string  `json:"master"`
+		From       string  `json:"from_wallet_owner"`
+		To         string  `json:"to"`
+		Amount     *amount `json:"amount"`
+		ForwardTON *amount `json:"forward_ton_amount"`
+		Comment    string  `json:"comment"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	master, err := parseAddress("master", req.Master)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.jetton(master); err != nil {
+		return nil, badRequest("%s is not a jetton master deployed by tonsim", req.Master)
+	}
+	// The sender must be a wallet tonsim signs for: the genesis wallet.
+	if req.From != "" {
+		from, err := parseAddress("from_wallet_owner", req.From)
+		if err != nil {
+			return nil, err
+		}
+		if !from.Equals(n.Genesis.WalletAddress()) {
+			return nil, badRequest("from_wallet_owner must be a wallet tonsim holds the key of: the genesis wallet %s", friendly(n.Genesis.WalletAddress()))
+		}
+	}
+	to, err := parseAddress("to", req.To)
+	if err != nil {
+		return nil, err
+	}
+	v, err := req.Amount.positive("amount")
+	if err != nil {
+		return nil, err
+	}
+	fwd := new(big.Int)
+	if req.ForwardTON != nil && req.ForwardTON.v != nil {
+		if fwd = req.ForwardTON.v; fwd.Cmp(maxForwardTON) > 0 {
+			return nil, badRequest("forward_ton_amount must be at most %s nanoton", maxForwardTON)
+		}
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.TransferJetton(ctx, master, to, v, fwd, req.Comment)
+	if err != nil {
+		return nil, err
+	}
+	out := txJSON(res.Receive)
+	out["jetton_wallet"] = friendly(res.JettonWallet)
+	if res.Notification != nil {
+		out["notification_tx_hash"] = hex.EncodeToString(res.Notification.Hash)
+		out["notification_lt"] = strconv.FormatUint(res.Notification.LT, 10)
+	}
+	return out, nil
+}
+
 func (n *Network) apiJettonWallet(r *http.Request) (any, error) {
 	master, err := parseAddress("master", r.PathValue("master"))
 	if err != nil {
@@ -317,7 +409,155 @@ func (n *Network) apiJettonWallet(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"jetton_wallet": friendly(jw)}, nil
+	out := map[string]any{"jetton_wallet": friendly(jw)}
+	if j, _ := n.jetton(master); j.Kind == JettonGoverned {
+		st, err := n.JettonWalletStatus(r.Context(), master, owner)
+		if err != nil {
+			return nil, err
+		}
+		out["status"] = st
+	}
+	return out, nil
+}
+
+// governedMaster parses the {master} path value of a governed jetton.
+func (n *Network) governedMaster(r *http.Request) (*address.Address, error) {
+	master, err := parseAddress("master", r.PathValue("master"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.governed(master); err != nil {
+		return nil, badRequest("%s: %v", r.PathValue("master"), err)
+	}
+	return master, nil
+}
+
+func (n *Network) apiLock(r *http.Request) (any, error) {
+	master, err := n.governedMaster(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Owner  string `json:"owner"`
+		Status *int   `json:"status"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	owner, err := parseAddress("owner", req.Owner)
+	if err != nil {
+		return nil, err
+	}
+	status := StatusLocked
+	if req.Status != nil {
+		status = *req.Status
+	}
+	if status < 0 || status > StatusLocked {
+		return nil, badRequest("status must be between 0 and %d", StatusLocked)
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.SetJettonWalletStatus(ctx, master, owner, status)
+	if err != nil {
+		return nil, err
+	}
+	out := txJSON(res)
+	out["status"] = status
+	return out, nil
+}
+
+func (n *Network) apiUnlock(r *http.Request) (any, error) {
+	master, err := n.governedMaster(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Owner string `json:"owner"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	owner, err := parseAddress("owner", req.Owner)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.UnlockJettonWallet(ctx, master, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := txJSON(res)
+	out["status"] = StatusUnlocked
+	return out, nil
+}
+
+func (n *Network) apiAdminTransfer(r *http.Request) (any, error) {
+	master, err := n.governedMaster(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		From   string  `json:"from"`
+		To     string  `json:"to"`
+		Amount *amount `json:"amount"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	from, err := parseAddress("from", req.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := parseAddress("to", req.To)
+	if err != nil {
+		return nil, err
+	}
+	v, err := req.Amount.positive("amount")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.AdminTransfer(ctx, master, from, to, v)
+	if err != nil {
+		return nil, err
+	}
+	out := txJSON(res.Receive)
+	out["jetton_wallet"] = friendly(res.JettonWallet)
+	out["from_tx_hash"] = hex.EncodeToString(res.From.Hash)
+	return out, nil
+}
+
+func (n *Network) apiAdminBurn(r *http.Request) (any, error) {
+	master, err := n.governedMaster(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Owner  string  `json:"owner"`
+		Amount *amount `json:"amount"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	owner, err := parseAddress("owner", req.Owner)
+	if err != nil {
+		return nil, err
+	}
+	v, err := req.Amount.positive("amount")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := n.requestCtx(r)
+	defer cancel()
+	res, err := n.AdminBurn(ctx, master, owner, v)
+	if err != nil {
+		return nil, err
+	}
+	out := txJSON(res)
+	out["jetton_wallet"] = friendly(res.Account)
+	return out, nil
 }
 
 func (n *Network) apiDNS(r *http.Request) (any, error) {

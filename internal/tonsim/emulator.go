@@ -24,7 +24,7 @@ func NewEmulatorExecutor(p *tvm.Pool) *EmulatorExecutor { return &EmulatorExecut
 
 // Execute implements chain.Executor.
 func (e *EmulatorExecutor) Execute(ctx context.Context, shardAccount, msg *cell.Cell, p chain.ExecParams) (*chain.ExecResult, error) {
-	r, err := e.pool.Emulate(ctx, p.Config, shardAccount, msg, tvm.Params{UTime: p.UTime, LT: p.LT, RandSeed: p.RandSeed})
+	r, err := e.pool.Emulate(ctx, p.Config, shardAccount, msg, tvm.Params{UTime: p.UTime, LT: p.LT, RandSeed: p.RandSeed, Libs: p.Libs})
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func (e *EmulatorExecutor) RunGetMethod(ctx context.Context, call chain.GetMetho
 		bal = maxInt64 // the emulator takes a 64-bit balance; only genesis exceeds it
 	}
 	r, err := e.pool.RunGetMethod(ctx, tvm.GetMethodParams{Code: call.Code, Data: call.Data, Address: call.Address, Balance: bal,
-		UTime: call.UTime, MethodID: int64(call.MethodID), Stack: call.Stack, Config: call.Config})
+		UTime: call.UTime, MethodID: int64(call.MethodID), Stack: call.Stack, Config: call.Config, Libs: call.Libs})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,8 @@ func OpenEmulator(ctx context.Context, dir string, size int) (*Emulator, error) 
 	}
 	pool := tvm.NewPool(eng, tvm.PoolOptions{Size: size})
 	return &Emulator{EmulatorExecutor: NewEmulatorExecutor(pool), engine: eng, pool: pool,
-		Contracts: Contracts{Config: a.Config, GetMethodConfig: a.SlimConfig, JettonMinterCode: a.JettonMinterCode, JettonWalletCode: a.JettonWalletCode}}, nil
+		Contracts: Contracts{Config: a.Config, GetMethodConfig: a.SlimConfig, JettonMinterCode: a.JettonMinterCode, JettonWalletCode: a.JettonWalletCode,
+			Compiled: a.Contracts}}, nil
 }
 
 // Close frees the wasm instances.

@@ -29,6 +29,12 @@ var ErrUnknownJetton = errors.New("unknown jetton master")
 // DeployJetton deploys a TEP-74 jetton master (admin: the genesis wallet)
 // with on-chain metadata and waits until it is final.
 func (n *Network) DeployJetton(ctx context.Context, symbol string, decimals int) (*Jetton, error) {
+	return n.deployJetton(ctx, symbol, decimals, JettonStandard, n.code.JettonMinterCode, n.code.JettonWalletCode)
+}
+
+// deployJetton deploys a master running minterCode whose jetton wallets run
+// walletCode (the minters take the TEP-74 reference minter's storage).
+func (n *Network) deployJetton(ctx context.Context, symbol string, decimals int, kind JettonKind, minterCode, walletCode *cell.Cell) (*Jetton, error) {
 	if !symbolRe.MatchString(symbol) {
 		return nil, errors.New("symbol must be 1..16 letters or digits")
 	}
@@ -50,8 +56,8 @@ func (n *Network) DeployJetton(ctx context.Context, symbol string, decimals int)
 		return nil, fmt.Errorf("jetton content: %w", err)
 	}
 	data := cell.BeginCell().MustStoreCoins(0).MustStoreAddr(n.Genesis.WalletAddress()).
-		MustStoreRef(contentCell).MustStoreRef(n.code.JettonWalletCode).EndCell()
-	si := &tlb.StateInit{Code: n.code.JettonMinterCode, Data: data}
+		MustStoreRef(contentCell).MustStoreRef(walletCode).EndCell()
+	si := &tlb.StateInit{Code: minterCode, Data: data}
 	siCell, err := tlb.ToCell(si)
 	if err != nil {
 		return nil, err
@@ -78,7 +84,7 @@ func (n *Network) DeployJetton(ctx context.Context, symbol string, decimals int)
 	if res.Tx.EndStatus != tlb.AccountStatusActive {
 		return nil, fmt.Errorf("jetton master was not deployed (end status %s)", res.Tx.EndStatus)
 	}
-	j := &Jetton{Symbol: symbol, Decimals: decimals, Master: master}
+	j := &Jetton{Symbol: symbol, Decimals: decimals, Master: master, Kind: kind}
 	n.mu.Lock()
 	n.jettons[master.StringRaw()] = j
 	n.mu.Unlock()
@@ -132,7 +138,8 @@ func (n *Network) JettonWallet(ctx context.Context, master, owner *address.Addre
 // Mint mints amount base units of master's jetton to owner and waits until
 // the owner's jetton wallet has received them.
 func (n *Network) Mint(ctx context.Context, master, owner *address.Address, amount *big.Int) (*TxResult, error) {
-	if _, err := n.jetton(master); err != nil {
+	j, err := n.jetton(master)
+	if err != nil {
 		return nil, err
 	}
 	if amount == nil || amount.Sign() <= 0 {
@@ -146,7 +153,7 @@ func (n *Network) Mint(ctx context.Context, master, owner *address.Address, amou
 	qid := uint64(n.queryID.Add(1))
 	transfer := cell.BeginCell().MustStoreUInt(opInternalTransfer, 32).MustStoreUInt(qid, 64).MustStoreBigCoins(amount).
 		MustStoreAddr(master).MustStoreAddr(gen).MustStoreCoins(0).MustStoreBoolBit(false).EndCell()
-	body := cell.BeginCell().MustStoreUInt(opMint, 32).MustStoreUInt(qid, 64).MustStoreAddr(owner).
+	body := cell.BeginCell().MustStoreUInt(j.Kind.mintOp(), 32).MustStoreUInt(qid, 64).MustStoreAddr(owner).
 		MustStoreBigCoins(tlb.MustFromTON("0.05").Nano()).MustStoreRef(transfer).EndCell()
 	since := lastLT(n.Chain, jw)
 	msg := &wallet.Message{Mode: wallet.PayGasSeparately, InternalMessage: &tlb.InternalMessage{IHRDisabled: true, Bounce: true,

@@ -73,6 +73,9 @@ type Contracts struct {
 	GetMethodConfig  *cell.Cell
 	JettonMinterCode *cell.Cell
 	JettonWalletCode *cell.Cell
+	// Compiled are tonsim's own contracts by assets.Contract* name (the
+	// governed and notification-flavoured jettons need them).
+	Compiled map[string]*cell.Cell
 }
 
 // Network is a running simulated TON network.
@@ -120,6 +123,8 @@ type Jetton struct {
 	Symbol   string           `json:"symbol"`
 	Decimals int              `json:"decimals"`
 	Master   *address.Address `json:"-"`
+	// Kind is which contracts it runs ("" is JettonStandard).
+	Kind JettonKind `json:"kind"`
 }
 
 // GenesisSeed derives the genesis wallet key. The network is a test network:

@@ -28,9 +28,10 @@ type networkState struct {
 }
 
 type jettonState struct {
-	Symbol   string `json:"symbol"`
-	Decimals int    `json:"decimals"`
-	Master   string `json:"master"`
+	Symbol   string     `json:"symbol"`
+	Decimals int        `json:"decimals"`
+	Master   string     `json:"master"`
+	Kind     JettonKind `json:"kind,omitempty"`
 }
 
 func writeAtomic(path string, write func(f *os.File) error) error {
@@ -71,7 +72,7 @@ func (n *Network) Save() error {
 		st.DNS[d] = a.StringRaw()
 	}
 	for _, j := range n.Jettons() {
-		st.Jettons = append(st.Jettons, jettonState{Symbol: j.Symbol, Decimals: j.Decimals, Master: j.Master.StringRaw()})
+		st.Jettons = append(st.Jettons, jettonState{Symbol: j.Symbol, Decimals: j.Decimals, Master: j.Master.StringRaw(), Kind: j.Kind})
 	}
 	return writeAtomic(filepath.Join(n.opts.StateDir, networkFile), func(f *os.File) error {
 		return json.NewEncoder(f).Encode(st)
@@ -115,7 +116,7 @@ func (n *Network) applyState(st *networkState) error {
 			return fmt.Errorf("saved jetton %s: %w", j.Symbol, err)
 		}
 		a.SetTestnetOnly(true)
-		n.jettons[a.StringRaw()] = &Jetton{Symbol: j.Symbol, Decimals: j.Decimals, Master: a}
+		n.jettons[a.StringRaw()] = &Jetton{Symbol: j.Symbol, Decimals: j.Decimals, Master: a, Kind: j.Kind}
 	}
 	return nil
 }

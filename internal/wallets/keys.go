@@ -72,6 +72,9 @@ var ErrInvalidMnemonic = errors.New("wallets: invalid mnemonic")
 type Keys struct {
 	hot     ed25519.PrivateKey
 	deposit ed25519.PrivateKey
+	// plain is the mnemonic's standard TON key: gobicycle/bicycle's only
+	// key, kept for the deposits a takeover imported (bicycle.go).
+	plain ed25519.PrivateKey
 }
 
 // DeriveKeys derives the hot wallet and deposit keys from a 24-word TON
@@ -112,7 +115,7 @@ func DeriveKeys(words []string) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keys{hot: hot, deposit: deposit}, nil
+	return &Keys{hot: hot, deposit: deposit, plain: plain}, nil
 }
 
 // mnemonicSeed is TON's 64-byte mnemonicToSeed (see the package

@@ -107,6 +107,8 @@ type Deposits struct {
 	key  ed25519.PrivateKey
 	pub  ed25519.PublicKey
 	code *cell.Cell // wallet V3R2 code, shared by every deposit
+	// plain is bicycle's key for deposits a takeover imported (bicycle.go).
+	plain ed25519.PrivateKey
 }
 
 // NewDeposits prepares deposit address derivation for the deposit key.
@@ -116,7 +118,7 @@ func NewDeposits(keys *Keys) (*Deposits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wallets: deposit wallet code: %w", err)
 	}
-	return &Deposits{key: keys.deposit, pub: pub, code: si.Code}, nil
+	return &Deposits{key: keys.deposit, pub: pub, code: si.Code, plain: keys.plain}, nil
 }
 
 // Address returns deposit wallet subwalletID's address: the hash of its

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/tvm/cell"
@@ -34,21 +35,30 @@ const opHighloadPack = 0xae42e5a4
 //   - a TON payment is processed when the destination's transaction keeps
 //     the value, failed when it bounces it back (the destination is
 //     watched while the payment is in flight);
-//   - a jetton payment is processed when the hot jetton wallet's transfer
-//     transaction succeeds, failed when it does not (its query_id is the
-//     withdrawal id).
+//   - a jetton payment is processed when the destination's jetton wallet
+//     accepts the internal_transfer, failed when it bounces it or the hot
+//     jetton wallet refuses the transfer (its query_id is the withdrawal
+//     id; the destination's jetton wallet, stored with the request, is
+//     watched while the payment is in flight). Requests stored without it
+//     settle on the hot jetton wallet's transfer.
 type Outcomes struct {
 	db      *pgxpool.Pool
 	hot     *address.Address
 	jettons map[[32]byte]string // hot jetton wallet -> symbol
 	ev      eventFormat
 	log     *slog.Logger
+	// returned counts batch items returned unsent (batchreturn.go).
+	returned prometheus.Counter
+	// hotRefused counts withdrawal transfers a hot jetton wallet refused
+	// (jettonrefusal.go), by currency.
+	hotRefused *prometheus.CounterVec
 }
 
 // NewOutcomes creates the hook; network is how webhook events print
 // addresses.
 func NewOutcomes(db *pgxpool.Pool, hot *address.Address, jettons map[string]Jetton, network config.Network, log *slog.Logger) *Outcomes {
-	o := &Outcomes{db: db, hot: hot, jettons: map[[32]byte]string{}, ev: newEventFormat(network, jettons), log: log}
+	o := &Outcomes{db: db, hot: hot, jettons: map[[32]byte]string{}, ev: newEventFormat(network, jettons), log: log,
+		returned: newReturnedCounter(), hotRefused: newHotRefusedCounter()}
 	for sym, j := range jettons {
 		var k [32]byte
 		copy(k[:], j.HotJettonWallet.Data())
@@ -90,12 +100,17 @@ func (o *Outcomes) Watch(ctx context.Context) (map[[32]byte]blockscanner.Watched
 		return nil, err
 	}
 	rows.Close()
-	// Jetton wallets a jetton service withdrawal is emptying: their
-	// transfer transaction settles it.
+	// Jetton wallets a jetton service withdrawal is emptying (their
+	// transfer transaction settles it), and the destinations' jetton
+	// wallets of jetton payments in flight (their internal_transfer
+	// transaction settles the payment). Both are stored before the message
+	// that reaches them is sent.
 	rows, err = o.db.Query(ctx, `SELECT jetton_wallet FROM service_withdrawals
-		WHERE state = 'processing' AND kind = 'jetton' AND wallet_message_id IS NOT NULL AND jetton_wallet_workchain = 0`)
+		WHERE state = 'processing' AND kind = 'jetton' AND wallet_message_id IS NOT NULL AND jetton_wallet_workchain = 0
+		UNION SELECT destination_jetton_wallet FROM withdrawals
+		WHERE state = 'processing' AND destination_jetton_wallet IS NOT NULL AND destination_jetton_wallet_workchain = 0`)
 	if err != nil {
-		return nil, fmt.Errorf("service jetton wallets in flight: %w", err)
+		return nil, fmt.Errorf("jetton wallets in flight: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -125,6 +140,8 @@ func (o *Outcomes) Observe(ctx context.Context, tx pgx.Tx, obs []blockscanner.Ob
 			}
 		case blockscanner.KindDeposit:
 			evs, err = o.depositTx(ctx, tx, ob)
+		case blockscanner.KindJettonWallet:
+			evs, err = o.depositJettonWalletTx(ctx, tx, ob)
 		case blockscanner.KindDestination:
 			evs, err = o.destinationTx(ctx, tx, ob)
 		case blockscanner.KindHotJetton:
@@ -156,6 +173,15 @@ func (o *Outcomes) hotTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observe
 	case tlb.MsgTypeExternalIn:
 		body := in.AsExternalIn().Body
 		if body == nil {
+			return nil
+		}
+		if d, ok := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary); ok && d.ActionPhase != nil && !d.ActionPhase.Success {
+			// A failed action phase rolls the wallet's state back, the
+			// query id it marked included, and sends nothing: the same
+			// external may still run. The batch stays in flight (re-sent
+			// until it runs or provably expires).
+			o.log.Warn("a hot wallet external failed its action phase; its batch, if ours, stays in flight", "tx_hash", hex.EncodeToString(ob.Tx.Hash),
+				"result_code", d.ActionPhase.ResultCode)
 			return nil
 		}
 		var queryID int32
@@ -269,7 +295,15 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 			continue
 		}
 		if am.DstAddr != nil && am.DstAddr.Equals(o.hot) {
-			continue // the next packed list: handled by its own transaction
+			// The next packed list: its own transaction settles what it
+			// holds, if this one sent it. If not, nothing of it can go out
+			// any more: its items are returned.
+			if takeEmitted(outs, &am) == nil {
+				if err := o.returnUnsent(ctx, tx, batchID, am.Body, ob); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		var msgIndex int32
 		var kind string
@@ -359,6 +393,9 @@ func (o *Outcomes) destinationTx(ctx context.Context, tx pgx.Tx, ob blockscanner
 	err := tx.QueryRow(ctx, `SELECT withdrawal_id FROM hot_batch_items WHERE sent_msg_hash = $1 AND kind = 'withdrawal'`,
 		ob.InMsgHash).Scan(&wid)
 	if errors.Is(err, pgx.ErrNoRows) {
+		if evs, ours, err := o.jettonArrivalTx(ctx, tx, ob); ours || err != nil {
+			return evs, err
+		}
 		return o.serviceJettonTx(ctx, tx, ob) // or another sender's payment to this account
 	}
 	if err != nil {
@@ -387,7 +424,7 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 	}
 	if im.Bounced || im.SrcAddr == nil || !im.SrcAddr.Equals(o.hot) || im.Body == nil {
 		if im.Bounced {
-			o.log.Warn("a jetton transfer bounced back to the hot jetton wallet after it was processed", "tx", hex.EncodeToString(ob.Tx.Hash))
+			return nil, o.jettonsBack(ctx, tx, ob, im)
 		}
 		return nil, nil
 	}
@@ -407,9 +444,138 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 		if isVM {
 			code = vm.Details.ExitCode
 		}
-		return o.failEvent(ctx, tx, wid, fmt.Sprintf("jetton transfer failed in the hot jetton wallet (exit code %d)", code))
+		o.hotRefused.WithLabelValues(ob.W.Currency).Inc()
+		return o.failEvent(ctx, tx, wid, hotRefusalReason(code))
+	}
+	// Sent on, not yet paid: the destination's jetton wallet may still
+	// refuse the jettons. Its transaction settles the payment
+	// (jettonArrivalTx) when it is known and watched, i.e. for requests
+	// stored with it.
+	var djwWC *int32
+	var djw []byte
+	err = tx.QueryRow(ctx, `SELECT destination_jetton_wallet_workchain, destination_jetton_wallet FROM withdrawals
+		WHERE id = $1 AND state = 'processing'`, wid).Scan(&djwWC, &djw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // settled before (a redone scanner batch), or not ours
+	}
+	if err != nil {
+		return nil, fmt.Errorf("withdrawal %d destination jetton wallet: %w", wid, err)
+	}
+	if djw != nil {
+		// Watched (workchain 0 only) and where the jettons went.
+		to := internalTransferTo(ob.OutMsgs)
+		if *djwWC == 0 && to != nil && to.Workchain() == 0 && bytes.Equal(to.Data(), djw) {
+			o.log.Debug("withdrawal jettons sent to the destination's jetton wallet", "withdrawal_id", wid, "tx_hash", hex.EncodeToString(ob.Tx.Hash))
+			return nil, nil
+		}
+		// A jetton whose wallet sends elsewhere than its master's
+		// get_wallet_address said, or outside workchain 0: that wallet
+		// is not watched, so the transfer is the last thing seen of the
+		// payment.
+		o.log.Error("the hot jetton wallet sent a withdrawal's jettons to another jetton wallet than the master named; settled on the transfer",
+			"withdrawal_id", wid, "tx_hash", hex.EncodeToString(ob.Tx.Hash))
 	}
 	return o.processedEvent(ctx, tx, wid, ob.Tx.Hash, txFee(ob.Tx))
+}
+
+// internalTransferTo is where a jetton wallet's transaction sent its
+// internal_transfer, nil when it sent none.
+func internalTransferTo(outs []*cell.Cell) *address.Address {
+	for _, c := range outs {
+		var m tlb.Message
+		if err := tlb.LoadFromCell(&m, c.BeginParse()); err != nil || m.MsgType != tlb.MsgTypeInternal {
+			continue
+		}
+		im := m.AsInternal()
+		if im.Body == nil {
+			continue
+		}
+		if op, err := im.Body.BeginParse().LoadUInt(32); err == nil && op == opJettonInternalTransfer {
+			return im.DstAddr
+		}
+	}
+	return nil
+}
+
+// jettonArrivalTx settles a jetton payment by the destination's jetton
+// wallet's transaction of the internal_transfer the hot jetton wallet sent
+// (its query id is the withdrawal id; only our hot jetton wallet can be
+// its source): processed when the wallet accepted the jettons, failed when
+// it refused them, in which case they bounce back to the hot jetton
+// wallet. ours is false for a transaction that is not such a delivery.
+func (o *Outcomes) jettonArrivalTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) (evs []notify.Event, ours bool, err error) {
+	in := ob.Tx.IO.In
+	if in == nil || in.MsgType != tlb.MsgTypeInternal {
+		return nil, false, nil
+	}
+	im := in.AsInternal()
+	if im.Bounced || im.Body == nil || im.SrcAddr == nil || im.SrcAddr.Type() != address.StdAddress || im.SrcAddr.Workchain() != 0 {
+		return nil, false, nil
+	}
+	sym, fromHot := o.jettons[[32]byte(im.SrcAddr.Data())]
+	if !fromHot {
+		return nil, false, nil
+	}
+	s := im.Body.BeginParse()
+	if op, err := s.LoadUInt(32); err != nil || op != opJettonInternalTransfer {
+		return nil, false, nil
+	}
+	qid, err := s.LoadUInt(64)
+	if err != nil || qid >= serviceQueryTag {
+		return nil, false, nil
+	}
+	wid := int64(qid)
+	var found bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM withdrawals WHERE id = $1 AND currency = $2 AND state = 'processing'
+		AND destination_jetton_wallet_workchain = 0 AND destination_jetton_wallet = $3)`, wid, sym, ob.W.Owner[:]).Scan(&found); err != nil {
+		return nil, true, fmt.Errorf("find jetton payment %d: %w", wid, err)
+	}
+	if !found {
+		return nil, true, nil // settled before (a redone scanner batch)
+	}
+	refused, how := txRefused(ob.Tx)
+	if !refused {
+		evs, err = o.processedEvent(ctx, tx, wid, ob.Tx.Hash, txFee(ob.Tx))
+		return evs, true, err
+	}
+	reason := "bounced: the destination's jetton wallet refused the jettons (" + how + ") and they returned to the hot jetton wallet"
+	if d, _ := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary); d.BouncePhase == nil {
+		reason = "the destination's jetton wallet refused the jettons (" + how + ") and could not bounce them back"
+	} else if _, ok := d.BouncePhase.Phase.(tlb.BouncePhaseOk); !ok {
+		reason = "the destination's jetton wallet refused the jettons (" + how + ") and could not bounce them back"
+	}
+	evs, err = o.failEventAt(ctx, tx, wid, reason, ob.Tx.Hash, txFee(ob.Tx))
+	return evs, true, err
+}
+
+// jettonsBack logs jettons a destination's jetton wallet bounced back to
+// the hot jetton wallet: expected for a payment failed by the destination
+// (jettonArrivalTx), an alert for one settled earlier as processed (a
+// request stored before its destination's jetton wallet was recorded).
+func (o *Outcomes) jettonsBack(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed, im *tlb.InternalMessage) error {
+	// bounced body: 0xffffffff, then the first 256 bits of the original.
+	var state string
+	if im.Body == nil {
+		o.log.Warn("an empty bounced message reached the hot jetton wallet", "tx", hex.EncodeToString(ob.Tx.Hash))
+		return nil
+	}
+	s := im.Body.BeginParse()
+	if _, err := s.LoadUInt(32); err == nil {
+		if op, err := s.LoadUInt(32); err == nil && op == opJettonInternalTransfer {
+			if qid, err := s.LoadUInt(64); err == nil && qid < serviceQueryTag {
+				err := tx.QueryRow(ctx, `SELECT state FROM withdrawals WHERE id = $1`, int64(qid)).Scan(&state)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("withdrawal of bounced jettons: %w", err)
+				}
+				if state == string(StateFailed) {
+					o.log.Info("jettons of a failed withdrawal returned to the hot jetton wallet", "withdrawal_id", qid, "tx", hex.EncodeToString(ob.Tx.Hash))
+					return nil
+				}
+			}
+		}
+	}
+	o.log.Warn("a jetton transfer bounced back to the hot jetton wallet after it was processed", "withdrawal_state", state, "tx", hex.EncodeToString(ob.Tx.Hash))
+	return nil
 }
 
 func (o *Outcomes) fail(ctx context.Context, tx pgx.Tx, wid int64, reason string) error {
@@ -422,8 +588,20 @@ func (o *Outcomes) fail(ctx context.Context, tx pgx.Tx, wid int64, reason string
 }
 
 func (o *Outcomes) failEvent(ctx context.Context, tx pgx.Tx, wid int64, reason string) ([]notify.Event, error) {
-	ev, batchID, err := o.ev.scanWithdrawal(tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'failed', fail_reason = $2
-		WHERE id = $1 AND state = 'processing' RETURNING `+withdrawalEventColumns, wid, reason))
+	return o.failEventAt(ctx, tx, wid, reason, nil, "")
+}
+
+// failEventAt fails a withdrawal. txHash and fee, when given, name the
+// transaction that settled it (a jetton bounced by the destination's
+// jetton wallet); otherwise the hot wallet's stays.
+func (o *Outcomes) failEventAt(ctx context.Context, tx pgx.Tx, wid int64, reason string, txHash []byte, fee string) ([]notify.Event, error) {
+	var feeArg *string
+	if txHash != nil {
+		feeArg = &fee
+	}
+	ev, batchID, err := o.ev.scanWithdrawal(tx.QueryRow(ctx, `UPDATE withdrawals SET state = 'failed', fail_reason = $2,
+		tx_hash = coalesce($3, tx_hash), network_fee = CASE WHEN $3::bytea IS NULL THEN network_fee ELSE $4::numeric END
+		WHERE id = $1 AND state = 'processing' RETURNING `+withdrawalEventColumns, wid, reason, txHash, feeArg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil // settled before (a redone scanner batch)
 	}

@@ -25,6 +25,9 @@ const opJettonInternalTransfer = 0x178d4519
 // emitted nothing (the action failed) ends its work as failed.
 func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
 	in := ob.Tx.IO.In
+	if in != nil && in.MsgType == tlb.MsgTypeInternal {
+		return nil, o.topUpArrived(ctx, tx, ob) // the scanner passes only the hot wallet's
+	}
 	if in == nil || in.MsgType != tlb.MsgTypeExternalIn {
 		return nil, nil
 	}
@@ -59,7 +62,7 @@ func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obs
 		return nil, fmt.Errorf("confirm deposit wallet message: %w", err)
 	}
 	if out != nil {
-		return nil, nil
+		return nil, o.failSweepsWithoutGas(ctx, tx, msgID, ob.Tx)
 	}
 	const reason = "the deposit wallet executed the transfer but sent nothing (insufficient balance?)"
 	if _, err := tx.Exec(ctx, `UPDATE sweeps SET state = 'failed', fail_reason = $2 WHERE wallet_message_id = $1 AND state = 'sent'`,
@@ -75,6 +78,108 @@ func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obs
 		return nil, err
 	}
 	return failServiceEvent(ctx, tx, o.ev, sid, reason)
+}
+
+// topUpArrived records when a jetton sweep's gas reached the deposit
+// wallet: the transaction receiving the hot wallet's top-up message.
+func (o *Outcomes) topUpArrived(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) error {
+	if ob.InMsgHash == nil {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sweeps s SET topup_lt = $2 FROM hot_batch_items i
+		WHERE i.sent_msg_hash = $1 AND i.kind = 'sweep_topup' AND s.id = i.sweep_id AND s.state = 'topping_up' AND s.topup_lt IS NULL`,
+		ob.InMsgHash, int64(ob.Tx.LT)); err != nil {
+		return fmt.Errorf("record sweep gas arrival: %w", err)
+	}
+	return nil
+}
+
+// failSweepsWithoutGas fails the deposit's jetton sweep still waiting to
+// send its transfer when the deposit wallet message just confirmed (t) was
+// a TON service withdrawal that executed after the sweep's gas arrived:
+// mode 128+32 sent all the wallet's TON, the gas included, to the hot
+// wallet, so the sweep would wait for its gas forever (and, one open sweep
+// per deposit, block the deposit). Failing it is safe: nothing of it was
+// sent, its gas is counted where it went (the service withdrawal's
+// amount), and a new sweep, with its own top-up, is decided as usual. It
+// cannot be topped up again instead: a sweep has one top-up item for good
+// (hot_batch_items_live_sweep_key). A service withdrawal that executed
+// before the gas arrived took nothing of it: the sweep goes on.
+func (o *Outcomes) failSweepsWithoutGas(ctx context.Context, tx pgx.Tx, msgID int64, t *tlb.Transaction) error {
+	rows, err := tx.Query(ctx, `UPDATE sweeps s SET state = 'failed',
+			fail_reason = 'its gas top-up was taken by TON service withdrawal ' || sw.memo::text ||
+				' (all TON of the deposit wallet went to the hot wallet) before the jetton transfer was sent; a new sweep is decided'
+		FROM deposit_wallet_messages m, service_withdrawals sw
+		WHERE m.id = $1 AND sw.wallet_message_id = m.id AND sw.kind = 'ton'
+		  AND s.deposit_wallet_id = m.deposit_wallet_id AND s.state = 'topping_up' AND s.topup_lt < $2
+		RETURNING s.id, sw.memo::text`, msgID, int64(t.LT))
+	if err != nil {
+		return fmt.Errorf("fail sweeps whose gas was taken: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var memo string
+		if err := rows.Scan(&id, &memo); err != nil {
+			return err
+		}
+		o.log.Warn("jetton sweep failed: a TON service withdrawal took its gas; a new sweep will be decided",
+			"sweep", id, "memo", memo, "tx", hex.EncodeToString(t.Hash))
+	}
+	return rows.Err()
+}
+
+// depositJettonWalletTx fails a jetton sweep whose transfer the deposit's
+// jetton wallet refused (e.g. too little TON attached, exit code 709 of
+// the standard wallet, or more than its balance, 706): the transfer is
+// bounced back and no internal_transfer will ever reach the hot jetton
+// wallet, so the sweep would stay sent (and block the deposit) for good.
+// A new sweep is decided later as usual. A transfer the jetton wallet
+// executed settles at the hot jetton wallet (sweptJettonTx).
+func (o *Outcomes) depositJettonWalletTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
+	if ob.InMsgHash == nil {
+		return nil, nil
+	}
+	refused, how := txRefused(ob.Tx)
+	if !refused {
+		return nil, nil
+	}
+	reason := "the deposit's jetton wallet refused the transfer (" + how + ")"
+	rows, err := tx.Query(ctx, `UPDATE sweeps s SET state = 'failed', fail_reason = $2 FROM deposit_wallet_messages m
+		WHERE m.out_msg_hash = $1 AND s.wallet_message_id = m.id AND s.state = 'sent' RETURNING s.id`, ob.InMsgHash, reason)
+	if err != nil {
+		return nil, fmt.Errorf("fail refused sweep: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		o.log.Warn("jetton sweep failed: "+reason, "sweep", id, "tx", hex.EncodeToString(ob.Tx.Hash))
+	}
+	return nil, rows.Err()
+}
+
+// txRefused reports whether t did not do what its inbound message asked,
+// and how: the compute phase's exit code, or the action phase's result.
+func txRefused(t *tlb.Transaction) (bool, string) {
+	d, ok := t.Description.(tlb.TransactionDescriptionOrdinary)
+	if !ok {
+		return true, "not an ordinary transaction"
+	}
+	vm, isVM := d.ComputePhase.Phase.(tlb.ComputePhaseVM)
+	switch {
+	case !isVM:
+		return true, "compute phase skipped"
+	case !vm.Success:
+		return true, fmt.Sprintf("exit code %d", vm.Details.ExitCode)
+	case d.ActionPhase != nil && !d.ActionPhase.Success:
+		return true, fmt.Sprintf("action phase result code %d", d.ActionPhase.ResultCode)
+	case d.Aborted || d.BouncePhase != nil:
+		return true, "aborted"
+	}
+	return false, ""
 }
 
 // arrivalTx settles TON sweeps and TON service withdrawals by the hot

@@ -137,6 +137,11 @@ type RequestsConfig struct {
 	// a value not served from a cache. A nil ceiling (unknown, e.g. the
 	// chain is unreachable) or a nil func checks nothing.
 	Ceiling func(ctx context.Context, currency string, fresh bool) (*big.Int, error)
+	// JettonMasters are the configured jettons' masters by symbol. A
+	// jetton withdrawal stores its destination's jetton wallet (from
+	// JettonWallet), whose transaction settles the payment; without a
+	// master the payment settles on the hot jetton wallet's transfer.
+	JettonMasters map[string]*address.Address
 }
 
 // TONCeiling is the ceiling for TON amounts: 10^10 TON in nanoton. The
@@ -200,12 +205,16 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 		}
 		return 0, err
 	}
+	djw, err := r.destinationJettonWallet(ctx, req)
+	if err != nil {
+		return 0, err
+	}
 	if lim, ok := r.conf.Limits[req.Currency]; ok && (lim.PerWithdrawal != nil || lim.PerDay != nil) {
-		return r.createLimited(ctx, req, lim)
+		return r.createLimited(ctx, req, lim, djw)
 	}
 	hash := RequestHash(req)
 	var id int64
-	err := r.db.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash)...).Scan(&id)
+	err = r.db.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw)...).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
@@ -241,16 +250,33 @@ func (r *Requests) checkCeiling(ctx context.Context, req Request) error {
 		req.Amount, req.Currency)
 }
 
+// destinationJettonWallet is the jetton wallet of a jetton withdrawal's
+// destination (nil for TON, or a jetton without a configured master). It
+// is stored with the request, before any batch can send the payment, so
+// the scanner watches it in time (see Outcomes.Watch).
+func (r *Requests) destinationJettonWallet(ctx context.Context, req Request) (*address.Address, error) {
+	master := r.conf.JettonMasters[req.Currency]
+	if req.Currency == "TON" || master == nil {
+		return nil, nil
+	}
+	jw, err := r.conf.JettonWallet(ctx, master, req.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("withdrawals: the destination's %s jetton wallet: %w", req.Currency, err)
+	}
+	return jw, nil
+}
+
 // insertWithdrawal stores a request unless its key exists; insertArgs
 // gives its arguments.
 const insertWithdrawal = `
 INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workchain, destination_address,
-                         bounceable, comment, binary_comment, request_hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         bounceable, comment, binary_comment, request_hash,
+                         destination_jetton_wallet_workchain, destination_jetton_wallet)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT ON CONSTRAINT withdrawals_user_query_key DO NOTHING
 RETURNING id`
 
-func insertArgs(req Request, hash [32]byte) []any {
+func insertArgs(req Request, hash [32]byte, djw *address.Address) []any {
 	var comment *string
 	if req.Comment != "" {
 		comment = &req.Comment
@@ -259,8 +285,14 @@ func insertArgs(req Request, hash [32]byte) []any {
 	if req.BinaryCommentBits > 0 {
 		bits = pgtype.Bits{Bytes: req.BinaryComment, Len: int32(req.BinaryCommentBits), Valid: true}
 	}
+	var djwWC *int32
+	var djwData []byte
+	if djw != nil {
+		wc := djw.Workchain()
+		djwWC, djwData = &wc, djw.Data()
+	}
 	return []any{req.UserID, req.QueryID, req.Currency, req.Amount, req.Destination.Workchain(), req.Destination.Data(),
-		req.Bounceable, comment, bits, hash[:]}
+		req.Bounceable, comment, bits, hash[:], djwWC, djwData}
 }
 
 func nonNegative(v *big.Int) *big.Int {
@@ -297,7 +329,7 @@ func existing(ctx context.Context, q interface {
 // never turns into an error because later requests used up the day. The
 // daily sum and the insert run under a per-currency transaction lock, so
 // concurrent requests cannot together exceed the limit.
-func (r *Requests) createLimited(ctx context.Context, req Request, lim Limit) (int64, error) {
+func (r *Requests) createLimited(ctx context.Context, req Request, lim Limit, djw *address.Address) (int64, error) {
 	hash := RequestHash(req)
 	var id int64
 	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
@@ -324,7 +356,7 @@ WHERE currency = $1 AND created_at > now() - interval '24 hours' AND state <> 'f
 					req.Amount, req.Currency, lim.PerDay, nonNegative(left))
 			}
 		}
-		return tx.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash)...).Scan(&id)
+		return tx.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw)...).Scan(&id)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The same key, inserted meanwhile under another currency's lock.
@@ -538,9 +570,10 @@ WHERE currency = $1 AND state IN ('pending', 'processing')`, currency).
 
 // deposit is the deposit_wallets row an address belongs to.
 type deposit struct {
-	currency string
-	masterWC *int32
-	master   []byte
+	currency   string
+	masterWC   *int32
+	master     []byte
+	derivation string
 }
 
 // lookupDeposit finds the deposit address a, or explains (as a bad
@@ -553,13 +586,18 @@ func (r *Requests) lookupDeposit(ctx context.Context, field string, a *address.A
 		return deposit{}, apierr.BadRequest("%s is the hot wallet; service withdrawals move funds from a deposit address to the hot wallet", field)
 	}
 	var d deposit
-	err := r.db.QueryRow(ctx, `SELECT currency, jetton_master_workchain, jetton_master FROM deposit_wallets WHERE workchain = $1 AND address = $2`,
-		a.Workchain(), a.Data()).Scan(&d.currency, &d.masterWC, &d.master)
+	err := r.db.QueryRow(ctx, `SELECT currency, jetton_master_workchain, jetton_master, derivation FROM deposit_wallets WHERE workchain = $1 AND address = $2`,
+		a.Workchain(), a.Data()).Scan(&d.currency, &d.masterWC, &d.master, &d.derivation)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return deposit{}, apierr.BadRequest("%s is not a deposit address of this processor", field)
 	}
 	if err != nil {
 		return deposit{}, fmt.Errorf("withdrawals: look up deposit: %w", err)
+	}
+	if d.derivation == "bicycle_proxy" {
+		// No key of ours signs for it: only bicycle's hot wallet commands it.
+		return deposit{}, apierr.BadRequest("%s is a jetton deposit address taken over from gobicycle/bicycle (a proxy only bicycle's hot wallet can command); "+
+			"its jettons and TON are moved with `processor takeover-bicycle sweep-proxies`", field)
 	}
 	return d, nil
 }

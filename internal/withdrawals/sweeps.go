@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
+	tonutils "github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
@@ -200,7 +201,7 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 			SELECT d.id, d.workchain, d.address FROM deposit_wallets d
 			WHERE d.currency = 'TON'
 			  AND NOT EXISTS (SELECT 1 FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state IN ('pending', 'topping_up', 'sent'))
-			  AND (SELECT coalesce(sum(i.amount), 0) FROM incomes i WHERE i.deposit_wallet_id = d.id
+			  AND (SELECT coalesce(sum(i.amount), 0) FROM incomes i WHERE i.deposit_wallet_id = d.id AND i.imported_from IS NULL
 			       AND i.tx_lt > coalesce((SELECT max(m.tx_lt) FROM deposit_wallet_messages m
 			                               WHERE m.deposit_wallet_id = d.id AND m.state = 'confirmed'), -1)) > $1::numeric
 			ORDER BY d.id LIMIT $2`, sc.TONThreshold.String(), sc.MaxPerStep)
@@ -226,10 +227,12 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 		}
 		rows, err := w.db.Query(ctx, `
 			SELECT d.id, d.workchain, d.address, d.jetton_wallet_workchain, d.jetton_wallet FROM deposit_wallets d
-			WHERE d.currency = $1
+			WHERE d.currency = $1 AND d.derivation <> 'bicycle_proxy'
 			  AND NOT EXISTS (SELECT 1 FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state IN ('pending', 'topping_up', 'sent'))
-			  AND (SELECT coalesce(sum(i.amount), 0) FROM incomes i WHERE i.deposit_wallet_id = d.id
-			       AND i.id > coalesce((SELECT max(s.last_income_id) FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state = 'confirmed'), 0)) > $2::numeric
+			  AND (SELECT coalesce(sum(i.amount), 0) FROM incomes i WHERE i.deposit_wallet_id = d.id AND i.imported_from IS NULL
+			       AND i.id > greatest(
+			           coalesce((SELECT max(s.last_income_id) FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state = 'confirmed'), 0),
+			           coalesce((SELECT max(o.last_income_id) FROM jetton_writeoffs o WHERE o.deposit_wallet_id = d.id), 0))) > $2::numeric
 			ORDER BY d.id LIMIT $3`, sym, j.SweepThreshold.String(), sc.MaxPerStep)
 		if err != nil {
 			return fmt.Errorf("%s deposits to sweep: %w", sym, err)
@@ -247,6 +250,15 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 			return fmt.Errorf("%s deposits to sweep: %w", sym, err)
 		}
 	}
+	if len(cands) == 0 {
+		return nil
+	}
+	// After the candidates: a sweep the scanner confirmed by then has
+	// emptied the balances read at this block.
+	at, err := w.pinned(ctx, w.db)
+	if err != nil {
+		return fmt.Errorf("deposits to sweep: %w", err)
+	}
 	for _, c := range cands {
 		// The income watermark first: incomes recorded after it are
 		// considered again by the next sweep.
@@ -257,12 +269,21 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 		var bal *big.Int
 		var err error
 		if c.currency == "TON" {
-			bal, _, err = w.chain.AccountState(ctx, address.NewAddress(0, byte(c.wc), c.owner))
+			bal, _, err = w.chain.AccountStateAt(ctx, at, address.NewAddress(0, byte(c.wc), c.owner))
 		} else {
-			bal, err = w.chain.JettonBalance(ctx, address.NewAddress(0, byte(*c.jwWC), c.jw))
+			bal, err = w.chain.JettonBalanceAt(ctx, at, address.NewAddress(0, byte(*c.jwWC), c.jw))
 		}
 		if err != nil {
 			return fmt.Errorf("deposit %d balance: %w", c.id, err)
+		}
+		if c.currency != "TON" {
+			// Jettons the admin took are written off (writeoffs.go).
+			if sweep, err := w.planJettonSweep(ctx, c.id, c.currency, at.SeqNo, bal, c.threshold); err != nil || !sweep {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if bal.Cmp(c.threshold) <= 0 {
 			continue
@@ -286,6 +307,7 @@ type depositJob struct {
 	sweepID, serviceID int64
 	depositID          int64
 	subwallet          uint32
+	derivation         wallets.Derivation // which key signs (imported bicycle deposits: bicycle's)
 	owner              *address.Address
 	jettonWallet       *address.Address // nil: a TON job
 	memo               string           // service withdrawals: the comment
@@ -306,12 +328,13 @@ func (w *Worker) depositJobs(ctx context.Context) error {
 		return nil
 	}
 	rows, err := w.db.Query(ctx, `
-		SELECT s.id, 0::bigint, d.id, d.subwallet_id, d.workchain, d.address, d.jetton_wallet_workchain, d.jetton_wallet, ''
+		SELECT s.id, 0::bigint, d.id, d.subwallet_id, d.workchain, d.address, d.jetton_wallet_workchain, d.jetton_wallet, '', d.derivation
 		FROM sweeps s JOIN deposit_wallets d ON d.id = s.deposit_wallet_id
 		WHERE (s.state = 'pending' AND s.currency = 'TON') OR s.state = 'topping_up'
 		UNION ALL
-		SELECT 0::bigint, sw.id, d.id, d.subwallet_id, d.workchain, d.address, sw.jetton_wallet_workchain, sw.jetton_wallet, sw.memo::text
+		SELECT 0::bigint, sw.id, d.id, d.subwallet_id, d.workchain, d.address, sw.jetton_wallet_workchain, sw.jetton_wallet, sw.memo::text, d.derivation
 		FROM service_withdrawals sw JOIN deposit_wallets d ON d.workchain = sw.from_workchain AND d.address = sw.from_address
+		  AND d.derivation <> 'bicycle_proxy' -- only bicycle's hot wallet commands its proxies
 		WHERE (sw.kind = 'ton' AND sw.state = 'pending') OR (sw.kind = 'jetton' AND sw.state = 'processing' AND sw.wallet_message_id IS NULL)
 		LIMIT $1`, w.conf.Sweeps.MaxPerStep)
 	if err != nil {
@@ -324,7 +347,7 @@ func (w *Worker) depositJobs(ctx context.Context) error {
 		var wc int32
 		var owner, jw []byte
 		var jwWC *int32
-		if err := rows.Scan(&j.sweepID, &j.serviceID, &j.depositID, &sub, &wc, &owner, &jwWC, &jw, &j.memo); err != nil {
+		if err := rows.Scan(&j.sweepID, &j.serviceID, &j.depositID, &sub, &wc, &owner, &jwWC, &jw, &j.memo, &j.derivation); err != nil {
 			rows.Close()
 			return fmt.Errorf("deposit jobs: %w", err)
 		}
@@ -356,16 +379,18 @@ func (w *Worker) depositJobs(ctx context.Context) error {
 	return nil
 }
 
-// walletSeqno is a deposit wallet's seqno and whether it is deployed.
-func (w *Worker) walletSeqno(ctx context.Context, owner *address.Address) (bal *big.Int, seqno uint32, deployed bool, err error) {
-	bal, status, err := w.chain.AccountState(ctx, owner)
+// walletSeqno is a deposit wallet's balance, seqno and whether it is
+// deployed, at block (pinned at or after the scanner's cursor: an older
+// seqno would sign a message that can never execute).
+func (w *Worker) walletSeqno(ctx context.Context, block *tonutils.BlockIDExt, owner *address.Address) (bal *big.Int, seqno uint32, deployed bool, err error) {
+	bal, status, err := w.chain.AccountStateAt(ctx, block, owner)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	if status != ton.StatusActive {
 		return bal, 0, false, nil
 	}
-	res, err := w.chain.RunGetMethod(ctx, nil, owner, "seqno")
+	res, err := w.chain.RunGetMethod(ctx, block, owner, "seqno")
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("seqno of %s: %w", owner.StringRaw(), err)
 	}
@@ -374,6 +399,34 @@ func (w *Worker) walletSeqno(ctx context.Context, owner *address.Address) (bal *
 		return nil, 0, false, fmt.Errorf("seqno of %s: bad answer %v (%v)", owner.StringRaw(), v, err)
 	}
 	return bal, uint32(v.Uint64()), true, nil
+}
+
+// seqnoFloor raises a deposit wallet's seqno read from the chain to what
+// our confirmed messages prove: max(chain seqno, last confirmed seqno + 1).
+// A lagging liteserver's older seqno (or its view of the wallet before it
+// was deployed) would otherwise sign a message that can never execute. A
+// last message sent before migration 0015 that emptied the wallet (mode
+// 128+32) destroyed it: the next one starts again at seqno 0 with the
+// state init, as the chain says.
+func seqnoFloor(ctx context.Context, tx pgx.Tx, depositID int64, seqno uint32, deployed bool) (uint32, bool, error) {
+	var last int64
+	var destroyed bool
+	err := tx.QueryRow(ctx, `SELECT m.seqno, m.destroys
+		FROM deposit_wallet_messages m WHERE m.deposit_wallet_id = $1 AND m.state = 'confirmed'
+		ORDER BY m.tx_lt DESC LIMIT 1`, depositID).Scan(&last, &destroyed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return seqno, deployed, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("deposit %d: last confirmed message: %w", depositID, err)
+	}
+	if destroyed || last >= 1<<32-1 {
+		return seqno, deployed, nil
+	}
+	if floor := uint32(last + 1); !deployed || seqno < floor {
+		return floor, true, nil // the wallet exists: our message executed there
+	}
+	return seqno, deployed, nil
 }
 
 // writeDepositMessage signs and stores one job's message and moves its row
@@ -405,8 +458,17 @@ func (w *Worker) writeDepositMessage(ctx context.Context, j depositJob) (int64, 
 			j.depositID).Scan(&busy); err != nil || busy {
 			return err
 		}
-		bal, seqno, deployed, err := w.walletSeqno(ctx, j.owner)
+		// Pinned after the busy check: the wallet's last message, if
+		// confirmed, is then reflected in the seqno and balances read.
+		at, err := w.pinned(ctx, tx)
 		if err != nil {
+			return err
+		}
+		bal, seqno, deployed, err := w.walletSeqno(ctx, at, j.owner)
+		if err != nil {
+			return err
+		}
+		if seqno, deployed, err = seqnoFloor(ctx, tx, j.depositID, seqno, deployed); err != nil {
 			return err
 		}
 		hot := w.hot.Address()
@@ -423,9 +485,13 @@ func (w *Worker) writeDepositMessage(ctx context.Context, j depositJob) (int64, 
 					return err
 				}
 			}
-			// 128 + 32: all of the balance, and destroy the emptied
-			// account (it comes back with its state init next time).
-			msg = &wallet.Message{Mode: wallet.CarryAllRemainingBalance + wallet.DestroyAccountIfZero, InternalMessage: &tlb.InternalMessage{
+			// 128: all of the balance. Not +32 (destroy if zero): a
+			// destroyed wallet starts again at seqno 0, so this very
+			// message (re-sent by us before the scanner saw it execute,
+			// or replayed by anyone) could execute again on the next
+			// deposit within valid_until. The emptied wallet stays; its
+			// storage debt is tiny and paid from the next deposit.
+			msg = &wallet.Message{Mode: wallet.CarryAllRemainingBalance, InternalMessage: &tlb.InternalMessage{
 				IHRDisabled: true, Bounce: false, DstAddr: hot, Amount: tlb.FromNanoTON(new(big.Int)), Body: body}}
 			amount = bal
 		} else {
@@ -433,8 +499,14 @@ func (w *Worker) writeDepositMessage(ctx context.Context, j depositJob) (int64, 
 			if bal.Cmp(need) < 0 {
 				return nil // the top-up has not arrived yet
 			}
-			if amount, err = w.chain.JettonBalance(ctx, j.jettonWallet); err != nil {
+			if amount, err = w.chain.JettonBalanceAt(ctx, at, j.jettonWallet); err != nil {
 				return err
+			}
+			if j.sweepID != 0 {
+				// Less than when decided: the jetton's admin took some (writeoffs.go).
+				if err := w.sweepShortfall(ctx, tx, j.sweepID, amount, at.SeqNo); err != nil {
+					return err
+				}
 			}
 			if amount.Sign() == 0 {
 				return w.settleEmpty(ctx, tx, j, "the jetton wallet holds no jettons")
@@ -457,7 +529,7 @@ func (w *Worker) writeDepositMessage(ctx context.Context, j depositJob) (int64, 
 			msg = &wallet.Message{Mode: wallet.PayGasSeparately + wallet.IgnoreErrors, InternalMessage: &tlb.InternalMessage{
 				IHRDisabled: true, Bounce: true, DstAddr: j.jettonWallet, Amount: tlb.FromNanoTON(w.conf.JettonGas), Body: b.EndCell()}}
 		}
-		dw, err := w.conf.Sweeps.Deposits.Wallet(nil, j.subwallet)
+		dw, err := w.conf.Sweeps.Deposits.WalletFor(nil, j.derivation, j.subwallet)
 		if err != nil {
 			return err
 		}
@@ -567,9 +639,8 @@ func (w *Worker) resendDeposit(ctx context.Context) error {
 
 // expireDeposit declares dead the deposit wallet messages that can no
 // longer execute: valid_until is behind the scanner's cursor by
-// ExpiryMargin (so any execution would have been confirmed) and the
-// wallet's seqno has not passed the message's. Their work is re-opened in
-// the same transaction.
+// ExpiryMargin, so any execution would have been confirmed. Their work is
+// re-opened in the same transaction.
 func (w *Worker) expireDeposit(ctx context.Context) error {
 	margin := int64(w.conf.ExpiryMargin / time.Second)
 	rows, err := w.db.Query(ctx, `SELECT m.id, m.seqno, d.workchain, d.address FROM deposit_wallet_messages m
@@ -593,18 +664,29 @@ func (w *Worker) expireDeposit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("expired deposit wallet messages: %w", err)
 	}
-	for _, x := range list {
-		_, seqno, deployed, err := w.walletSeqno(ctx, x.owner)
-		if err != nil {
-			return fmt.Errorf("expire deposit wallet message %d: %w", x.id, err)
+	var at *tonutils.BlockIDExt
+	if len(list) > 0 {
+		// After the list: a message the scanner confirmed by then has
+		// advanced the seqno read at this block. The seqno is only
+		// logged, so without a block the expiry goes on unread.
+		if at, err = w.pinned(ctx, w.db); err != nil {
+			w.log.Debug("deposit wallet seqnos not read for expired messages", "err", err)
 		}
-		if deployed && int64(seqno) > x.seqno {
-			// The wallet moved past this seqno, yet the scanner did not
-			// confirm the message: not provably dead. Leave it for an
-			// operator rather than risk a second transfer.
-			w.log.Error("deposit wallet message past its validity but the wallet's seqno advanced without a confirmation; left open",
-				"message", x.id, "seqno", x.seqno, "wallet_seqno", seqno)
-			continue
+	}
+	for _, x := range list {
+		// Dead whatever the wallet's seqno says: the deposit wallet is
+		// always watched and the scanner has passed every block the
+		// message could execute in. A seqno the wallet has already passed
+		// (signed from a stale read) only means it can never execute;
+		// left open it would block the wallet for good (one message in
+		// flight). The seqno is read only to tell the two cases apart in
+		// the log. (Deposit wallet messages pay only the hot wallet, so
+		// even a missed execution could not pay anyone twice.)
+		if at != nil {
+			if _, seqno, deployed, err := w.walletSeqno(ctx, at, x.owner); err == nil && deployed && int64(seqno) > x.seqno {
+				w.log.Warn("deposit wallet message expired with a seqno the wallet had already passed (signed from a stale seqno?)",
+					"message", x.id, "seqno", x.seqno, "wallet_seqno", seqno)
+			}
 		}
 		err = store.InTx(ctx, w.db, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, `UPDATE deposit_wallet_messages m SET state = 'expired' FROM scanner_cursor c

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,6 +107,11 @@ type Worker struct {
 	ev    eventFormat
 	// haltLogged rate-limits the halt's log line.
 	haltLogged time.Time
+	// feePrices are the chain's fee prices as last read (batchcost.go).
+	feePrices   feePrices
+	feePricesAt time.Time
+	// gone counts jettons written off from deposits (writeoffs.go).
+	gone *prometheus.CounterVec
 }
 
 // NewWorker creates the batch worker; synced reports the scanner's sync
@@ -137,7 +143,7 @@ func NewWorker(db *pgxpool.Pool, chain *ton.Client, hot *wallets.HotWallet, conf
 		log = slog.Default()
 	}
 	conf.Sweeps = conf.Sweeps.withDefaults()
-	return &Worker{db: db, chain: chain, hot: hot, conf: conf, synced: synced, log: log, m: newWorkerMetrics(reg),
+	return &Worker{db: db, chain: chain, hot: hot, conf: conf, synced: synced, log: log, m: newWorkerMetrics(reg), gone: newGoneCounterIn(reg),
 		wake: make(chan struct{}, 1), crash: conf.FaultHook, ev: newEventFormat(conf.Network, conf.Jettons)}
 }
 
@@ -168,7 +174,7 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // Step expires dead batches, re-sends live ones and, while in sync, sends
-// a new batch.
+// new batches.
 func (w *Worker) Step(ctx context.Context) error {
 	// A halt stops everything that rests on the expiry rule: no expiry,
 	// no re-send of a live batch (it may hold withdrawals of the batch
@@ -205,19 +211,63 @@ func (w *Worker) Step(ctx context.Context) error {
 	if err := w.planSweeps(ctx); err != nil {
 		return err
 	}
-	id, boc, err := w.writeBatch(ctx)
-	if err != nil {
+	if err := w.writeBatches(ctx); err != nil {
 		return err
 	}
-	if id != 0 {
+	return w.depositJobs(ctx)
+}
+
+// Bounds of one step's batches: how many it writes (so expiry and re-sends
+// keep their pace), and how many sends may wait on the liteserver at once.
+const (
+	maxBatchesPerStep = 50
+	parallelSends     = 8
+)
+
+// writeBatches writes and sends new batches. Several may be in flight,
+// each with its own query id and its own reserve: while a batch is cut by
+// its limits, the next one is written at once, while the previous ones
+// are being sent (a send waits on the liteserver's checks). Each batch is
+// committed before its first send, so a send lost to a crash is only a
+// re-send later.
+func (w *Worker) writeBatches(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sendErr error
+	slots := make(chan struct{}, parallelSends)
+	defer wg.Wait()
+	for i := 0; ; i++ {
+		if i == maxBatchesPerStep {
+			w.Wake() // more to write: the next step follows at once
+			break
+		}
+		id, boc, more, err := w.writeBatch(ctx)
+		if err != nil {
+			return err
+		}
+		if id == 0 {
+			break
+		}
 		if err := w.checkCrash("written"); err != nil {
 			return err
 		}
-		if err := w.send(ctx, id, boc); err != nil {
-			return err
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := w.send(ctx, id, boc); err != nil {
+				mu.Lock()
+				sendErr = errors.Join(sendErr, err)
+				mu.Unlock()
+			}
+		}()
+		if !more {
+			break
 		}
 	}
-	return w.depositJobs(ctx)
+	wg.Wait()
+	return sendErr
 }
 
 func (w *Worker) checkCrash(point string) error {
@@ -235,61 +285,105 @@ type pendingRow struct {
 	bounceable bool
 	comment    *string
 	binary     pgtype.Bits
+	msg        *wallet.Message // the hot wallet's message for it, once picked
 }
 
 // available is what the hot wallet can still pay: chain balance minus
 // requests in batches that have not executed yet (confirmed ones are
 // already reflected in the balance) minus the kept minimum.
+//
+// The reservations are read first, the balances last, all of them at one
+// block pinned at or after the scanner's cursor as read after the
+// reservations: every batch no longer reserved was confirmed at or before
+// that cursor, so its money is gone from the balances too.
 func (w *Worker) available(ctx context.Context, tx pgx.Tx) (map[string]*big.Int, bool, error) {
-	bal, status, err := w.chain.AccountState(ctx, w.hot.Address())
-	if err != nil {
-		return nil, false, fmt.Errorf("hot wallet balance: %w", err)
+	out := map[string]*big.Int{"TON": new(big.Int).Neg(w.conf.MinBalance)}
+	for sym := range w.conf.Jettons {
+		out[sym] = new(big.Int)
 	}
-	out := map[string]*big.Int{"TON": new(big.Int).Sub(bal, w.conf.MinBalance)}
-	for sym, j := range w.conf.Jettons {
-		b, err := w.chain.JettonBalance(ctx, j.HotJettonWallet)
-		if err != nil {
-			return nil, false, fmt.Errorf("hot wallet %s balance: %w", sym, err)
-		}
-		out[sym] = b
-	}
+	// Jettons in flight per currency. Their TON, and all TON in flight, is
+	// in the batches' reserves (hot_batches.ton_reserve: everything a
+	// batch sends, its wrappers and its fees); a batch written before
+	// reserves were recorded is counted from its items as it used to be,
+	// with the old per-message fee reserve.
+	//
+	// A jetton withdrawal stays reserved after its batch is confirmed,
+	// until it settles: the hot jetton wallet moves the jettons a block or
+	// more after the hot wallet's transaction, and a balance read in
+	// between still holds them. (Once moved they are counted twice until
+	// the destination settles: a short, safe under-commit.)
 	rows, err := tx.Query(ctx, `
-		SELECT w.currency, sum(w.amount)::text, count(*)
-		FROM withdrawals w JOIN hot_batches b ON b.id = w.batch_id
-		WHERE w.state = 'processing' AND b.state = 'sent' GROUP BY w.currency`)
+		SELECT w.currency, sum(w.amount)::text,
+			coalesce(sum(w.amount) FILTER (WHERE b.state = 'sent' AND b.ton_reserve IS NULL), 0)::text,
+			count(*) FILTER (WHERE b.state = 'sent' AND b.ton_reserve IS NULL)
+		FROM hot_batches b JOIN withdrawals w ON w.batch_id = b.id
+		WHERE w.state = 'processing'
+		  AND ((w.currency <> 'TON' AND b.state IN ('sent', 'confirmed')) OR (b.state = 'sent' AND b.ton_reserve IS NULL))
+		GROUP BY w.currency`)
 	if err != nil {
 		return nil, false, fmt.Errorf("in-flight totals: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var cur, sum string
-		var n int64
-		if err := rows.Scan(&cur, &sum, &n); err != nil {
-			return nil, false, err
+		var cur, sum, legacySum string
+		var legacy int64
+		if err := rows.Scan(&cur, &sum, &legacySum, &legacy); err != nil {
+			return nil, false, fmt.Errorf("in-flight totals: %w", err)
 		}
 		v, _ := new(big.Int).SetString(sum, 10)
-		if a, ok := out[cur]; ok {
-			a.Sub(a, v)
+		lv, _ := new(big.Int).SetString(legacySum, 10)
+		if cur == "TON" {
+			out["TON"].Sub(out["TON"], lv)
+		} else {
+			if a, ok := out[cur]; ok {
+				a.Sub(a, v)
+			}
+			out["TON"].Sub(out["TON"], new(big.Int).Mul(w.jettonTON(true), big.NewInt(legacy)))
 		}
-		if cur != "TON" {
-			out["TON"].Sub(out["TON"], new(big.Int).Mul(w.jettonTON(true), big.NewInt(n)))
-		}
+		out["TON"].Sub(out["TON"], new(big.Int).Mul(feeReserve, big.NewInt(legacy)))
 	}
 	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("in-flight totals: %w", err)
+	}
+	rows.Close()
+	var reserved, legacyCold string
+	var legacyTopups int64
+	if err := tx.QueryRow(ctx, `SELECT
+			(SELECT coalesce(sum(ton_reserve), 0)::text FROM hot_batches WHERE state = 'sent'),
+			(SELECT count(*) FROM hot_batch_items i JOIN hot_batches b ON b.id = i.batch_id
+				WHERE b.state = 'sent' AND b.ton_reserve IS NULL AND i.kind IN ('sweep_topup', 'service')),
+			(SELECT coalesce(sum(c.amount), 0)::text FROM cold_transfers c JOIN hot_batches b ON b.id = c.batch_id
+				WHERE b.state = 'sent' AND b.ton_reserve IS NULL AND c.state = 'processing')`).Scan(&reserved, &legacyTopups, &legacyCold); err != nil {
+		return nil, false, fmt.Errorf("in-flight reserves: %w", err)
+	}
+	r, _ := new(big.Int).SetString(reserved, 10)
+	lc, _ := new(big.Int).SetString(legacyCold, 10)
+	out["TON"].Sub(out["TON"], r)
+	out["TON"].Sub(out["TON"], lc)
+	out["TON"].Sub(out["TON"], new(big.Int).Mul(new(big.Int).Add(w.conf.Sweeps.TopUp, feeReserve), big.NewInt(legacyTopups)))
+	at, err := w.pinned(ctx, tx)
+	if err != nil {
 		return nil, false, err
 	}
-	var topups int64
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM hot_batch_items i JOIN hot_batches b ON b.id = i.batch_id
-		WHERE b.state = 'sent' AND i.kind IN ('sweep_topup', 'service')`).Scan(&topups); err != nil {
-		return nil, false, fmt.Errorf("in-flight top-ups: %w", err)
+	bal, status, err := w.chain.AccountStateAt(ctx, at, w.hot.Address())
+	if err != nil {
+		return nil, false, fmt.Errorf("hot wallet balance: %w", err)
 	}
-	out["TON"].Sub(out["TON"], new(big.Int).Mul(w.conf.Sweeps.TopUp, big.NewInt(topups)))
+	out["TON"].Add(out["TON"], bal)
+	for sym, j := range w.conf.Jettons {
+		b, err := w.chain.JettonBalanceAt(ctx, at, j.HotJettonWallet)
+		if err != nil {
+			return nil, false, fmt.Errorf("hot wallet %s balance: %w", sym, err)
+		}
+		out[sym].Add(out[sym], b)
+	}
 	return out, status == ton.StatusActive, nil
 }
 
-// Per-message TON cost reserve: forward and gas fees of one transfer plus
-// the highload wallet's share of processing (tonutils-go attaches 0.007 TON
-// per packed message).
+// feeReserve is the per-message TON reserve batches were written with
+// before hot_batches.ton_reserve (available counts such batches with it),
+// and a small per-message margin for gas top-ups and cold transfers. It
+// does not cover a packed batch: see batchcost.go for what does.
 var feeReserve = tlb.MustFromTON("0.01").Nano()
 
 func (w *Worker) jettonTON(withComment bool) *big.Int {
@@ -301,10 +395,12 @@ func (w *Worker) jettonTON(withComment bool) *big.Int {
 }
 
 // writeBatch selects payable requests and writes a signed batch. It
-// returns the batch id (0: nothing to pay) and the message to send.
-func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
+// returns the batch id (0: nothing to pay), the message to send, and
+// whether the batch was cut by its limits (more may be payable now).
+func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, bool, error) {
 	var batchID int64
 	var boc []byte
+	var more bool
 	// What the batch holds, logged once it is committed.
 	var built struct {
 		queryID int32
@@ -317,74 +413,38 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `
-			SELECT id, currency, amount::text, destination_workchain, destination_address, bounceable, comment, binary_comment
-			FROM withdrawals WHERE state = 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, w.conf.MaxBatch*4)
-		if err != nil {
-			return fmt.Errorf("pending withdrawals: %w", err)
-		}
-		var picked []pendingRow
-		for rows.Next() {
-			var r pendingRow
-			var amount string
-			var wc int32
-			var dest []byte
-			if err := rows.Scan(&r.id, &r.currency, &amount, &wc, &dest, &r.bounceable, &r.comment, &r.binary); err != nil {
-				rows.Close()
-				return fmt.Errorf("pending withdrawals: %w", err)
-			}
-			if len(picked) >= w.conf.MaxBatch {
-				continue
-			}
-			r.amount, _ = new(big.Int).SetString(amount, 10)
-			r.dest = address.NewAddress(0, byte(wc), dest)
-			r.dest.SetBounce(r.bounceable)
-			// Funds-aware: a request the wallet cannot cover now waits
-			// without holding back the ones behind it.
-			tonCost := new(big.Int).Add(r.amount, feeReserve)
-			if r.currency != "TON" {
-				a, ok := avail[r.currency]
-				jt := w.jettonTON(r.comment != nil || r.binary.Valid)
-				if !ok || a.Cmp(r.amount) < 0 || avail["TON"].Cmp(jt) < 0 {
-					continue
-				}
-				a.Sub(a, r.amount)
-				avail["TON"].Sub(avail["TON"], jt)
-			} else {
-				if avail["TON"].Cmp(tonCost) < 0 {
-					continue
-				}
-				avail["TON"].Sub(avail["TON"], tonCost)
-			}
-			picked = append(picked, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		room := w.conf.MaxBatch - len(picked)
-		topups, err := w.pickTopUps(ctx, tx, avail["TON"], room)
+		// The batch reserves everything it needs on the hot wallet (values,
+		// the wrappers tonutils-go packs them in, fees, a margin: see
+		// batchcost.go) and stays under the external message limits.
+		prices := w.prices(ctx)
+		budget := newBudget(prices, w.conf.MaxBatch, !deployed)
+		picked, cut, err := w.pickWithdrawals(ctx, tx, avail, budget)
 		if err != nil {
 			return err
 		}
-		cold, err := w.pickCold(ctx, tx, avail["TON"], picked)
+		more = cut
+		// Top-ups and the cold transfer come after the withdrawals, in what
+		// the batch leaves; they are small, and cut first if the batch is
+		// still too big.
+		left := new(big.Int).Sub(avail["TON"], budget.reserveWith(nil))
+		room := min(w.conf.MaxBatch-len(picked), max(0, (MaxExternalBytes-budget.bytes)/topUpBytes))
+		topups, err := w.pickTopUps(ctx, tx, left, room)
+		if err != nil {
+			return err
+		}
+		for _, t := range topups {
+			it, err := newBatchItem(t.msg)
+			if err != nil {
+				return err
+			}
+			budget.add(it)
+		}
+		cold, err := w.pickCold(ctx, tx, avail["TON"], budget, picked)
 		if err != nil {
 			return err
 		}
 		if len(picked) == 0 && len(topups) == 0 && cold == nil {
 			return nil
-		}
-		msgs := make([]*wallet.Message, len(picked), len(picked)+len(topups))
-		for i, r := range picked {
-			if msgs[i], err = w.message(r); err != nil {
-				return fmt.Errorf("withdrawal %d: %w", r.id, err)
-			}
-		}
-		for _, t := range topups {
-			msgs = append(msgs, t.msg)
-		}
-		if cold != nil {
-			msgs = append(msgs, cold.msg)
 		}
 		var seq int64
 		var queryID int32
@@ -403,20 +463,66 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 		if err != nil {
 			return err
 		}
-		// A copy: tonutils-go's packing overwrites element 253 of the slice
-		// it is given with the nested pack message.
-		ext, err := hw.PrepareExternalMessageForMany(ctx, !deployed, append([]*wallet.Message(nil), msgs...))
-		if err != nil {
-			return fmt.Errorf("sign batch: %w", err)
+		// Sign, then check the signed message itself against the limits
+		// and its exact reserve against the funds; the bounds above should
+		// always hold, but if not, cut messages (top-ups first) and sign
+		// again rather than write a batch that cannot execute.
+		var msgs []*wallet.Message
+		var ext *tlb.ExternalMessage
+		var reserve *big.Int
+		for {
+			msgs = make([]*wallet.Message, 0, len(picked)+len(topups)+1)
+			for _, r := range picked {
+				msgs = append(msgs, r.msg)
+			}
+			for _, t := range topups {
+				msgs = append(msgs, t.msg)
+			}
+			if cold != nil {
+				msgs = append(msgs, cold.msg)
+			}
+			if len(msgs) == 0 {
+				return nil
+			}
+			// A copy: tonutils-go's packing overwrites element 253 of the
+			// slice it is given with the nested pack message.
+			if ext, err = hw.PrepareExternalMessageForMany(ctx, !deployed, append([]*wallet.Message(nil), msgs...)); err != nil {
+				return fmt.Errorf("sign batch: %w", err)
+			}
+			extCell, err := tlb.ToCell(ext)
+			if err != nil {
+				return fmt.Errorf("sign batch: %w", err)
+			}
+			boc = extCell.ToBOCWithFlags(false)
+			if reserve, err = externalReserve(prices, extCell, ext.Body, w.hot.Address()); err != nil {
+				return fmt.Errorf("batch reserve: %w", err)
+			}
+			size, cells, depth := len(boc), sizeOf(extCell).cells, int(extCell.Depth())
+			if size <= MaxExternalBytes && cells <= MaxExternalCells && depth <= MaxExternalDepth && reserve.Cmp(avail["TON"]) <= 0 {
+				break
+			}
+			// Over by a share of the size: drop about that share, at least one.
+			drop := 1
+			if size > MaxExternalBytes {
+				drop = max(1, len(msgs)*(size-MaxExternalBytes)/size+1)
+			}
+			w.log.Warn("signed batch over the external message limits or the funds; cutting messages and signing again",
+				"bytes", size, "cells", cells, "depth", depth, "reserve", reserve.String(), "available", avail["TON"].String(), "dropping", drop)
+			for ; drop > 0; drop-- {
+				switch {
+				case len(topups) > 0:
+					topups = topups[:len(topups)-1]
+				case len(picked) > 0:
+					picked = picked[:len(picked)-1]
+				default:
+					return errors.New("a cold transfer alone does not fit in a batch")
+				}
+			}
+			more = true
 		}
-		extCell, err := tlb.ToCell(ext)
-		if err != nil {
-			return fmt.Errorf("sign batch: %w", err)
-		}
-		boc = extCell.ToBOCWithFlags(false)
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO hot_batches (query_seq, created_at_chain, timeout_seconds, signed_message, message_hash)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, seq, createdAt, int32(w.hot.Timeout()), boc, ext.Body.Hash()).Scan(&batchID); err != nil {
+			INSERT INTO hot_batches (query_seq, created_at_chain, timeout_seconds, signed_message, message_hash, ton_reserve)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, seq, createdAt, int32(w.hot.Timeout()), boc, ext.Body.Hash(), reserve.String()).Scan(&batchID); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
 		n := len(msgs)
@@ -482,14 +588,14 @@ func (w *Worker) writeBatch(ctx context.Context) (int64, []byte, error) {
 		return w.checkCrash("before-commit")
 	})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	if batchID != 0 {
 		w.m.batches.Inc()
 		w.log.Info("withdrawal batch built", "batch_id", batchID, "highload_query_id", built.queryID,
 			"withdrawal_ids", built.ids, "count", len(built.ids), totalsAttr(built.rows), "messages", built.msgs)
 	}
-	return batchID, boc, nil
+	return batchID, boc, more && batchID != 0, nil
 }
 
 // message builds the hot wallet's message for one withdrawal. Mode 3 (pay
@@ -692,8 +798,9 @@ type coldPick struct {
 // everything this batch pays, every in-flight batch and every pending TON
 // withdrawal (even those it cannot cover yet), is above Cold.Max, the
 // excess above Cold.Residual goes to the cold wallet. availTON is what the
-// batch leaves (balance - minimum - in flight - this batch's payments).
-func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, picked []pendingRow) (*coldPick, error) {
+// hot wallet has for this batch (balance - minimum - in flight); b holds
+// the batch's other messages and takes the transfer too.
+func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, b *batchBudget, picked []pendingRow) (*coldPick, error) {
 	c := w.conf.Cold
 	if c.Address == nil || c.Max == nil || c.Residual == nil {
 		return nil, nil
@@ -712,16 +819,40 @@ func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, pic
 		return nil, fmt.Errorf("pending TON: %w", err)
 	}
 	wait, _ := new(big.Int).SetString(waiting, 10)
-	// Back to the balance itself: availTON has the minimum taken off.
+	// What the batch's other messages leave, back to the balance itself
+	// (availTON has the minimum taken off).
 	free := new(big.Int).Add(availTON, w.conf.MinBalance)
+	if b.n > 0 {
+		free.Sub(free, b.reserveWith(nil))
+	}
 	free.Sub(free, wait)
 	if free.Cmp(c.Max) <= 0 {
 		return nil, nil
 	}
 	amount := new(big.Int).Sub(free, c.Residual)
 	amount.Sub(amount, feeReserve)
-	if amount.Sign() <= 0 {
-		return nil, nil
+	msg := func() *wallet.Message {
+		return &wallet.Message{Mode: wallet.PayGasSeparately + wallet.IgnoreErrors, InternalMessage: &tlb.InternalMessage{
+			IHRDisabled: true, Bounce: c.Address.IsBounceable(), DstAddr: c.Address, Amount: tlb.FromNanoTON(amount)}}
+	}
+	// The transfer's own costs in the batch (its forward fee, its share
+	// of the wrapper, the external's when it goes alone) must fit beside
+	// it: the residual may be the minimum itself. A smaller amount may
+	// serialize shorter, hence the second look.
+	var it batchItem
+	for try := 0; ; try++ {
+		if amount.Sign() <= 0 || try == 3 {
+			return nil, nil
+		}
+		var err error
+		if it, err = newBatchItem(msg()); err != nil {
+			return nil, fmt.Errorf("cold transfer: %w", err)
+		}
+		over := new(big.Int).Sub(b.reserveWith(&it), availTON)
+		if over.Sign() <= 0 {
+			break
+		}
+		amount.Sub(amount, over)
 	}
 	var id int64
 	err := tx.QueryRow(ctx, `INSERT INTO cold_transfers (currency, amount, destination_workchain, destination_address)
@@ -732,8 +863,7 @@ func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, pic
 	if err != nil {
 		return nil, fmt.Errorf("cold transfer: %w", err)
 	}
-	availTON.Sub(availTON, amount)
+	b.add(it)
 	w.log.Info("moving hot wallet excess to the cold wallet", "amount", amount.String())
-	return &coldPick{id: id, msg: &wallet.Message{Mode: wallet.PayGasSeparately + wallet.IgnoreErrors, InternalMessage: &tlb.InternalMessage{
-		IHRDisabled: true, Bounce: c.Address.IsBounceable(), DstAddr: c.Address, Amount: tlb.FromNanoTON(amount)}}}, nil
+	return &coldPick{id: id, msg: it.msg}, nil
 }

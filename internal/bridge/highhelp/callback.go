@@ -33,44 +33,73 @@ func CallbackKind(status string) string {
 	return KindInformative
 }
 
+// Reasons ParseCallback gives refused callbacks (the bridge counts them).
+const (
+	RejectSignature        = "signature"         // no key, missing headers, bad signature
+	RejectStale            = "stale"             // x-access-timestamp outside CallbackMaxAge
+	RejectMalformed        = "malformed"         // ambiguous or not the callback shape
+	RejectProjectMismatch  = "project_mismatch"  // signed general.project_id not ours
+	RejectMerchantMismatch = "merchant_mismatch" // x-access-merchant-id not ours
+)
+
 // ParseCallback verifies a HighHelp callback (signature with CallbackKey
 // over base64url(Normalize(body)) + x-access-timestamp, timestamp within
-// CallbackMaxAge of now) and parses it. The payment kind comes from the
-// request's "kind" query parameter ("payin" or "payout", default payin):
-// register callback URLs with ?kind=payout for payouts, as the bridge does
-// for the status mapping (action_required applies to payins only).
-// Informative callbacks come back with Informative set. It changes no
-// state; every failure wraps bridge.ErrBadCallback.
+// CallbackMaxAge of now), checks it is for our kassa, and parses it.
+// HighHelp signs every merchant's callbacks with its one callback key, so
+// the signature alone does not say whose payment it is: the signed
+// general.project_id must be Config.ProjectID and the x-access-merchant-id
+// header Config.MerchantID (both required), or the callback is refused.
+// The payment kind comes from the request's "kind" query parameter
+// ("payin" or "payout", default payin): the client gives payouts the
+// callback URL with ?kind=payout, for the status mapping (action_required
+// applies to payins only). Informative callbacks come back with
+// Informative set. It changes no state; every failure is a
+// bridge.CallbackError (wrapping bridge.ErrBadCallback) with a Reject*
+// reason.
 func (c *Client) ParseCallback(r *http.Request, body []byte) (bridge.Callback, error) {
+	reject := func(reason, format string, args ...any) (bridge.Callback, error) {
+		return bridge.Callback{}, bridge.RejectCallback(reason, fmt.Errorf("highhelp: callback: "+format, args...))
+	}
 	if !c.cfg.CallbackKey.Valid() {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: no callback key configured: %w", bridge.ErrBadCallback)
+		return reject(RejectSignature, "no callback key configured")
 	}
 	ts := r.Header.Get(HeaderTimestamp)
 	sig := r.Header.Get(HeaderSignature)
 	if ts == "" || sig == "" {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: missing %s or %s: %w", HeaderTimestamp, HeaderSignature, bridge.ErrBadCallback)
+		return reject(RejectSignature, "missing %s or %s", HeaderTimestamp, HeaderSignature)
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: timestamp %q: %w", ts, bridge.ErrBadCallback)
+		return reject(RejectStale, "timestamp %q", ts)
 	}
 	age := c.cfg.Now().Sub(time.Unix(sec, 0))
 	if age > c.cfg.CallbackMaxAge || age < -c.cfg.CallbackMaxAge {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: timestamp %s is %s away from now: %w", ts, age.Round(time.Second), bridge.ErrBadCallback)
+		return reject(RejectStale, "timestamp %s is %s away from now", ts, age.Round(time.Second))
 	}
 	if err := c.cfg.Scheme.VerifyBody(c.cfg.CallbackKey, body, ts, sig); err != nil {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: %w: %w", err, bridge.ErrBadCallback)
+		return reject(RejectSignature, "%w", err)
 	}
 	if err := unambiguous(body); err != nil {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: %w: %w", err, bridge.ErrBadCallback)
+		return reject(RejectMalformed, "%w", err)
 	}
 	var resp PaymentResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: %w: %w", err, bridge.ErrBadCallback)
+		return reject(RejectMalformed, "%w", err)
+	}
+	// The signed project first: the header is not covered by the signature.
+	if resp.General == nil || !strings.EqualFold(strings.TrimSpace(resp.General.ProjectID), c.cfg.ProjectID) {
+		got := ""
+		if resp.General != nil {
+			got = resp.General.ProjectID
+		}
+		return reject(RejectProjectMismatch, "general.project_id %q is not our kassa's", got)
+	}
+	if m := r.Header.Get(HeaderMerchantID); !strings.EqualFold(strings.TrimSpace(m), c.cfg.MerchantID) {
+		return reject(RejectMerchantMismatch, "%s %q is not our kassa's", HeaderMerchantID, m)
 	}
 	ref := resp.Reference()
 	if ref == "" || resp.Status == "" {
-		return bridge.Callback{}, fmt.Errorf("highhelp: callback: no payment_id or status: %w", bridge.ErrBadCallback)
+		return reject(RejectMalformed, "no payment_id or status")
 	}
 	kind := bridge.Payin
 	if r.URL != nil && r.URL.Query().Get("kind") == string(bridge.Payout) {

@@ -240,7 +240,9 @@ func (c *Client) CreatePayin(ctx context.Context, p bridge.Payment) (bridge.Resu
 
 // CreatePayout creates a P2P payout (POST /api/v1/payment/p2p/payout);
 // mapping as CreatePayin, with Customer → receiver{...} (card number,
-// phone, bank, holder name as HighHelp names them).
+// phone, bank, holder name as HighHelp names them) and Callback given
+// ?kind=payout (HighHelp's callbacks do not say payin or payout;
+// ParseCallback reads it there).
 func (c *Client) CreatePayout(ctx context.Context, p bridge.Payment) (bridge.Result, error) {
 	return c.create(ctx, bridge.Payout, p)
 }
@@ -249,8 +251,12 @@ func (c *Client) create(ctx context.Context, kind bridge.Kind, p bridge.Payment)
 	if p.Reference == "" || p.Money.Amount == nil || p.Money.Amount.Sign() <= 0 || p.Money.Currency == "" {
 		return bridge.Result{}, fmt.Errorf("highhelp: create %s: reference, positive amount and currency are required: %w", kind, bridge.ErrRejected)
 	}
+	cbURL, err := callbackURL(p.Callback, kind)
+	if err != nil {
+		return bridge.Result{}, fmt.Errorf("highhelp: create %s: %w: %w", kind, err, bridge.ErrRejected) // nothing sent
+	}
 	body := createBody{
-		General: general{ProjectID: c.cfg.ProjectID, PaymentID: p.Reference, CallbackURL: p.Callback},
+		General: general{ProjectID: c.cfg.ProjectID, PaymentID: p.Reference, CallbackURL: cbURL},
 		Payment: paymentBody{
 			Method:        p.Method,
 			PaymentSystem: p.Extra["payment_system"],
@@ -283,6 +289,22 @@ func (c *Client) create(ctx context.Context, kind bridge.Kind, p bridge.Payment)
 		return res, fmt.Errorf("highhelp: create %s %s: %s: %w", kind, p.Reference, resp.StatusDescription, bridge.ErrRejected)
 	}
 	return res, nil
+}
+
+// callbackURL is the merchant_callback_url of a payment of kind: raw,
+// with kind=payout added for payouts.
+func callbackURL(raw string, kind bridge.Kind) (string, error) {
+	if raw == "" || kind != bridge.Payout {
+		return raw, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("callback URL %q: %w", raw, err)
+	}
+	q := u.Query()
+	q.Set("kind", string(bridge.Payout))
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // Status asks for a payment's state (POST .../p2p/{payin|payout}/info).

@@ -387,6 +387,7 @@ func signedRequest(t *testing.T, key highhelp.Key, body string, ts time.Time) *h
 	r := httptest.NewRequest(http.MethodPost, "/cb", nil)
 	r.Header.Set(highhelp.HeaderTimestamp, s)
 	r.Header.Set(highhelp.HeaderSignature, sig)
+	r.Header.Set(highhelp.HeaderMerchantID, "57aff4db-b45d-42bf-bc5f-b7a499a01782")
 	return r
 }
 
@@ -394,27 +395,39 @@ func TestCallbacksForgedStaleMalformedAreRejected(t *testing.T) {
 	e := newEnv(t, nil)
 	_, hk := keys(t)
 	forger, _ := rsa.GenerateKey(rand.Reader, 2048)
-	good := `{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","payment":{"amount":100,"currency":"RUB"}}`
+	good := `{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","general":{"project_id":"proj-1"},"payment":{"amount":100,"currency":"RUB"}}`
 	now := time.Now()
 
 	if cb, err := e.c.ParseCallback(signedRequest(t, highhelp.RSAKey(hk), good, now), []byte(good)); err != nil || cb.Informative || cb.Result.Status != bridge.StatusSucceeded {
 		t.Fatalf("genuine: %+v %v", cb, err)
 	}
-	info := `{"payment_id":"p-1","status":"processing","sub_status":"requisites"}`
+	info := `{"payment_id":"p-1","status":"processing","sub_status":"requisites","general":{"project_id":"proj-1"}}`
 	if cb, err := e.c.ParseCallback(signedRequest(t, highhelp.RSAKey(hk), info, now), []byte(info)); err != nil || !cb.Informative || cb.Result.Status != bridge.StatusActionRequired {
 		t.Fatalf("informative: %+v %v", cb, err)
 	}
+	// HighHelp signs every kassa's callbacks with the same key: only the
+	// signed project id and the merchant header say whose it is.
+	otherProject := `{"payment_id":"p-1","status":"success","general":{"project_id":"proj-2"}}`
+	noProject := `{"payment_id":"p-1","status":"success"}`
+	otherMerchant := signedRequest(t, highhelp.RSAKey(hk), good, now)
+	otherMerchant.Header.Set(highhelp.HeaderMerchantID, "0c7f5a2e-1111-4000-8000-000000000001")
+	noMerchant := signedRequest(t, highhelp.RSAKey(hk), good, now)
+	noMerchant.Header.Del(highhelp.HeaderMerchantID)
 	cases := map[string]struct {
 		r    *http.Request
 		body string
 	}{
 		"forged key":       {signedRequest(t, highhelp.RSAKey(forger), good, now), good},
-		"tampered body":    {signedRequest(t, highhelp.RSAKey(hk), good, now), `{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","payment":{"amount":1000,"currency":"RUB"}}`},
+		"tampered body":    {signedRequest(t, highhelp.RSAKey(hk), good, now), `{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","general":{"project_id":"proj-1"},"payment":{"amount":1000,"currency":"RUB"}}`},
 		"stale (replayed)": {signedRequest(t, highhelp.RSAKey(hk), good, now.Add(-10*time.Minute)), good},
 		"from the future":  {signedRequest(t, highhelp.RSAKey(hk), good, now.Add(10*time.Minute)), good},
 		"malformed JSON":   {signedRequest(t, highhelp.RSAKey(hk), good, now), `{"payment_id":`},
 		"no status":        {signedRequest(t, highhelp.RSAKey(hk), `{"payment_id":"p"}`, now), `{"payment_id":"p"}`},
 		"no headers":       {httptest.NewRequest(http.MethodPost, "/cb", nil), good},
+		"another project":  {signedRequest(t, highhelp.RSAKey(hk), otherProject, now), otherProject},
+		"no project":       {signedRequest(t, highhelp.RSAKey(hk), noProject, now), noProject},
+		"another merchant": {otherMerchant, good},
+		"no merchant":      {noMerchant, good},
 	}
 	for name, tc := range cases {
 		if _, err := e.c.ParseCallback(tc.r, []byte(tc.body)); !errors.Is(err, bridge.ErrBadCallback) {

@@ -126,7 +126,7 @@ func TestDriverRSAFromProviderConfig(t *testing.T) {
 				t.Fatalf("capabilities %v", got)
 			}
 			drvBalances(t, p)
-			body := `{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","payment":{"amount":100,"currency":"RUB"}}`
+			body := `{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","general":{"project_id":"proj-9"},"payment":{"amount":100,"currency":"RUB"}}`
 			cb, err := p.(bridge.CallbackParser).ParseCallback(signedRequest(t, highhelp.RSAKey(hk), body, time.Now()), []byte(body))
 			if err != nil || cb.Reference != "p-1" || cb.Result.Status != bridge.StatusSucceeded {
 				t.Fatalf("callback %+v %v", cb, err)

@@ -37,6 +37,11 @@ var fuzzSeedBodies = []string{
 	`{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","payment":{"amount":100,"currency":"RUB"}}`,
 	`{"payment_id":"p-1","status":"processing","sub_status":"requisites"}`,
 	`{"general":{"payment_id":"g-1"},"status":"decline","status_description":"no funds","amount":5,"currency":"RUB"}`,
+	// Bound to fuzzClient's kassa (project id "m").
+	`{"payment_id":"p-1","request_id":"r","status":"success","sub_status":"","general":{"project_id":"m"},"payment":{"amount":100,"currency":"RUB"}}`,
+	`{"payment_id":"p-1","status":"processing","sub_status":"requisites","general":{"project_id":"M"}}`,
+	`{"general":{"project_id":"m","payment_id":"g-1"},"status":"decline","status_description":"no funds","amount":5,"currency":"RUB"}`,
+	`{"general":{"project_id":"other","payment_id":"g-1"},"status":"success"}`,
 	`{"payment_id":"p"}`,
 	``, `{`, `"str"`, `42`, `{"a":1} {"b":2}`, `null`, `{"payment_id":`,
 }
@@ -144,8 +149,11 @@ func fuzzClient(t testing.TB, key Key, maxAge time.Duration) *Client {
 	return c
 }
 
+// fuzzCallbackRequest is a callback request to fuzzClient's kassa
+// (x-access-merchant-id "m").
 func fuzzCallbackRequest(kind, ts, sig string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/cb?kind="+kind, nil)
+	r.Header.Set(HeaderMerchantID, "m")
 	if ts != "" {
 		r.Header.Set(HeaderTimestamp, ts)
 	}
@@ -163,9 +171,11 @@ func fuzzCallbackRequest(kind, ts, sig string) *http.Request {
 //     CallbackMaxAge, a non-empty reference and a status;
 //   - the body signed with the callback key at a fuzzed in-window time: it
 //     is accepted exactly when it is JSON with payment_id (top level or
-//     general.payment_id) and status, without separators of the signed
-//     form where they make it ambiguous (see ambiguousForm), and the parsed callback agrees with
-//     PaymentResponse (reference, kind from ?kind=, informative flag);
+//     general.payment_id), status and our general.project_id, without
+//     separators of the signed form where they make it ambiguous (see
+//     ambiguousForm), and the parsed callback agrees with PaymentResponse
+//     (reference, kind from ?kind=, informative flag); the same with
+//     another x-access-merchant-id is refused;
 //   - the same signature with a flipped body byte, another timestamp
 //     (out of window, or a different in-window second), or a flipped
 //     signature bit: never accepted — except a body edit that leaves
@@ -202,6 +212,9 @@ func FuzzParseCallback(f *testing.F) {
 			if cb.Reference == "" {
 				t.Fatalf("accepted without reference: %+v", cb)
 			}
+			if !boundToM(body) {
+				t.Fatalf("accepted a callback of another kassa: %q", body)
+			}
 		}
 
 		// 2. Genuinely signed at an in-window time.
@@ -212,10 +225,16 @@ func FuzzParseCallback(f *testing.F) {
 		good, err := c.cfg.Scheme.SignBody(c.cfg.CallbackKey, body, ts0)
 		normOK := err == nil
 		var resp PaymentResponse
-		wantOK := normOK && json.Unmarshal(body, &resp) == nil && resp.Reference() != "" && resp.Status != "" && !ambiguousForm(body)
+		wantOK := normOK && json.Unmarshal(body, &resp) == nil && resp.Reference() != "" && resp.Status != "" && !ambiguousForm(body) &&
+			boundToM(body)
 		cb, err := c.ParseCallback(fuzzCallbackRequest(kind, ts0, good), body)
 		if (err == nil) != wantOK {
 			t.Fatalf("signed callback: accepted=%v (%v), want %v", err == nil, err, wantOK)
+		}
+		other := fuzzCallbackRequest(kind, ts0, good)
+		other.Header.Set(HeaderMerchantID, "another-merchant")
+		if _, err := c.ParseCallback(other, body); err == nil {
+			t.Fatal("accepted a callback with another x-access-merchant-id")
 		}
 		if err == nil {
 			if cb.Reference != resp.Reference() || cb.Informative != (CallbackKind(resp.Status) == KindInformative) ||
@@ -256,6 +275,13 @@ func FuzzParseCallback(f *testing.F) {
 			t.Fatal("accepted a signature with a flipped bit")
 		}
 	})
+}
+
+// boundToM reports a body whose general.project_id is fuzzClient's ("m",
+// case and surrounding spaces aside).
+func boundToM(body []byte) bool {
+	var r PaymentResponse
+	return json.Unmarshal(body, &r) == nil && r.General != nil && strings.EqualFold(strings.TrimSpace(r.General.ProjectID), "m")
 }
 
 // ambiguousForm reports a body the signed form cannot tell from another:

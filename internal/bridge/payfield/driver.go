@@ -17,7 +17,7 @@ var Settings = []bridge.Setting{
 	{Key: "api_key", Required: true, Secret: true, Description: "X-API-Key of the merchant"},
 	{Key: "secret", Required: true, Secret: true, Description: "request signing secret (HMAC-SHA256)"},
 	{Key: "webhook_secret", Required: true, Secret: true, Description: "webhook signing secret"},
-	{Key: "shop_code", Description: "shop code; empty: the merchant's default shop"},
+	{Key: "shop_code", Description: "shop code; empty: the merchant's default shop. Set, webhooks whose shop_code differs are refused"},
 	{Key: "signature_encoding", Default: EncodingHex, Description: "hex or base64 (not documented by Payfield)"},
 	{Key: "timestamp_format", Default: TimestampISO8601, Description: "X-Timestamp of requests: iso8601 or unix"},
 	{Key: "webhook_tolerance", Default: DefaultWebhookTolerance.String(), Description: "maximum age of a webhook's X-Timestamp"},

@@ -68,7 +68,7 @@ type Options struct {
 	APIKey           config.Secret
 	Secret           config.Secret // request signing secret
 	WebhookSecret    config.Secret // webhook signing secret
-	ShopCode         string        // optional: the merchant's default shop otherwise
+	ShopCode         string        // optional: the merchant's default shop otherwise; set, webhooks of other shops are refused
 	Encoding         string        // EncodingHex (default) or EncodingBase64
 	TimestampFormat  string        // TimestampISO8601 (default) or TimestampUnix
 	WebhookTolerance time.Duration // default DefaultWebhookTolerance
@@ -417,27 +417,38 @@ func (b BalanceResponse) toBridge(cur string) (bridge.Balance, error) {
 
 // ParseCallback implements bridge.CallbackParser: it checks X-Signature
 // over X-Timestamp + body with the webhook secret and the timestamp's
-// freshness, then parses the body. It changes no state.
+// freshness, then parses the body. With a configured ShopCode the signed
+// shop_code must be it: one webhook secret may serve several shops of the
+// merchant, and a payment of another shop is not ours even under the
+// same external_id. It changes no state; failures are
+// bridge.CallbackErrors (reasons "signature", "stale", "malformed",
+// "shop_mismatch").
 func (c *Client) ParseCallback(r *http.Request, body []byte) (bridge.Callback, error) {
+	reject := func(reason, msg string) (bridge.Callback, error) {
+		return bridge.Callback{}, bridge.RejectCallback(reason, errors.New("payfield: "+msg))
+	}
 	ts := r.Header.Get("X-Timestamp")
 	sig := r.Header.Get("X-Signature")
 	if ts == "" || sig == "" {
-		return bridge.Callback{}, fmt.Errorf("%w: payfield: X-Timestamp and X-Signature are required", bridge.ErrBadCallback)
+		return reject("signature", "X-Timestamp and X-Signature are required")
 	}
 	if !c.o.WebhookSecret.IsSet() || !Verify(c.o.WebhookSecret.Reveal(), ts, body, c.o.Encoding, sig) {
-		return bridge.Callback{}, fmt.Errorf("%w: payfield: bad signature", bridge.ErrBadCallback)
+		return reject("signature", "bad signature")
 	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
-		return bridge.Callback{}, fmt.Errorf("%w: payfield: X-Timestamp is not ISO-8601", bridge.ErrBadCallback)
+		return reject("stale", "X-Timestamp is not ISO-8601")
 	}
 	if d := c.o.Now().Sub(t); d > c.o.WebhookTolerance || d < -c.o.WebhookTolerance {
-		return bridge.Callback{}, fmt.Errorf("%w: payfield: stale webhook (timestamp %s)", bridge.ErrBadCallback, ts)
+		return reject("stale", "stale webhook (timestamp "+ts+")")
 	}
 	var p Payment
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&p); err != nil || p.ExternalID == "" || p.Status == "" {
-		return bridge.Callback{}, fmt.Errorf("%w: payfield: malformed webhook body", bridge.ErrBadCallback)
+		return reject("malformed", "malformed webhook body")
+	}
+	if c.o.ShopCode != "" && p.ShopCode != c.o.ShopCode {
+		return reject("shop_mismatch", fmt.Sprintf("webhook of shop %q, ours is %q", p.ShopCode, c.o.ShopCode))
 	}
 	// The webhook does not say payin or payout; a payment_link only comes
 	// with payins.

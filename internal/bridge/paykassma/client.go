@@ -448,22 +448,33 @@ func (c *Client) CreatePayin(ctx context.Context, p bridge.Payment) (bridge.Resu
 }
 
 func (c *Client) label(p bridge.Payment) string {
-	if v := p.Customer["label"]; v != "" {
+	if v := strings.TrimSpace(p.Customer["label"]); v != "" {
 		return v
 	}
-	return c.cfg.Label
+	return strings.TrimSpace(c.cfg.Label)
 }
 
 // withdrawalTopLevel are Customer keys sent as top-level withdrawal fields;
 // keys with a "payments_details." or "bank_details." prefix become nested.
 var withdrawalTopLevel = []string{"account_number", "account_name", "account_email", "account_type", "document_type", "document_id", "account_digit", "iban"}
 
-// WithdrawalRequest builds the signed withdrawal body for p.
+// WithdrawalRequest builds the signed withdrawal body for p. Paykassma's
+// document: "When transmitting data, there should be no spaces at the
+// beginning and end". String values are trimmed before signing (an
+// account number " 22222222 " goes as "22222222"; whitespace around a
+// value carries no meaning) and optional ones left blank are not sent;
+// a withdrawal_id with surrounding spaces is refused instead (it must
+// come back unchanged in the postback to match our reference), and so is
+// a blank payment system or label.
 func (c *Client) WithdrawalRequest(p bridge.Payment) (*Array, error) {
+	if strings.TrimSpace(p.Reference) != p.Reference {
+		return nil, fmt.Errorf("withdrawal_id %q has spaces at the beginning or end: %w", p.Reference, bridge.ErrRejected)
+	}
 	if n := len(p.Reference); n < 1 || n > 36 {
 		return nil, fmt.Errorf("withdrawal_id must be 1-36 characters, got %d: %w", n, bridge.ErrRejected)
 	}
-	if p.Method == "" || p.Money.Amount == nil || p.Money.Amount.Sign() <= 0 || len(p.Money.Currency) != 3 {
+	method := strings.TrimSpace(p.Method)
+	if method == "" || p.Money.Amount == nil || p.Money.Amount.Sign() <= 0 || len(p.Money.Currency) != 3 {
 		return nil, fmt.Errorf("payment system, positive amount and currency are required: %w", bridge.ErrRejected)
 	}
 	exp := c.exponent(p.Money.Currency)
@@ -477,16 +488,16 @@ func (c *Client) WithdrawalRequest(p bridge.Payment) (*Array, error) {
 	}
 	a := NewArray().
 		Set("withdrawal_id", p.Reference).
-		Set("payment_system", p.Method).
+		Set("payment_system", method).
 		Set("amount", major.Int64()).
 		Set("currency_code", p.Money.Currency).
 		Set("label", label).
 		Set("is_test", c.cfg.IsTest)
-	if v := p.Extra["comment"]; v != "" {
+	if v := strings.TrimSpace(p.Extra["comment"]); v != "" {
 		a.Set("comment", v)
 	}
 	for _, k := range withdrawalTopLevel {
-		if v := p.Customer[k]; v != "" {
+		if v := strings.TrimSpace(p.Customer[k]); v != "" {
 			a.Set(k, v)
 		}
 	}
@@ -497,7 +508,8 @@ func (c *Client) WithdrawalRequest(p bridge.Payment) (*Array, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		group, field, ok := strings.Cut(k, ".")
-		if !ok || (group != "payments_details" && group != "bank_details") {
+		v := strings.TrimSpace(p.Customer[k])
+		if !ok || (group != "payments_details" && group != "bank_details") || v == "" {
 			continue
 		}
 		sub, _ := a.Get(group)
@@ -506,7 +518,7 @@ func (c *Client) WithdrawalRequest(p bridge.Payment) (*Array, error) {
 			arr = NewArray()
 			a.Set(group, arr)
 		}
-		arr.Set(field, p.Customer[k])
+		arr.Set(field, v)
 	}
 	sig, err := WithdrawalSignature(c.cfg.PrivateKey, a, c.cfg.SortNested)
 	if err != nil {
@@ -663,11 +675,12 @@ func (c *Client) Balances(ctx context.Context) ([]bridge.Balance, error) {
 	return out, nil
 }
 
-// ErrNoPostback is returned (wrapping bridge.ErrNotFound) when Paykassma
-// has no postback for a reference: the payment is pending, or Paykassma
-// never got it. Re-creating a withdrawal with the same withdrawal_id is
-// the documented idempotent way to settle the second case.
-var ErrNoPostback = fmt.Errorf("paykassma: no postback yet (pending or unknown reference): %w", bridge.ErrNotFound)
+// ErrNoPostback is returned (wrapping bridge.ErrNoDefiniteAnswer, never
+// bridge.ErrNotFound) when Paykassma has no postback for a reference: a
+// postback only exists once the payment has its outcome, so a payment
+// still in progress and one Paykassma never got look alike, and neither
+// may be failed on this answer.
+var ErrNoPostback = fmt.Errorf("paykassma: no postback yet (in progress, or never received): %w", bridge.ErrNoDefiniteAnswer)
 
 // Postback asks for the postback sent earlier (GET /api/v1/postback):
 // typ "deposit" with idKey "transaction_id" or "custom_id", or typ
@@ -737,7 +750,9 @@ func (c *Client) PullPostbacks(ctx context.Context, typ string, ids []string) ([
 
 // Status reads a payment's postback (Postback with custom_id for payins,
 // withdrawal_id for payouts) and maps it like ParseCallback. No postback
-// yet is ErrNoPostback (wraps bridge.ErrNotFound).
+// yet is ErrNoPostback (wraps bridge.ErrNoDefiniteAnswer): Paykassma's
+// API has no way to say "no such payment", so Status never returns
+// bridge.ErrNotFound.
 func (c *Client) Status(ctx context.Context, kind bridge.Kind, reference string) (bridge.Result, error) {
 	typ, key := "deposit", "custom_id"
 	if kind == bridge.Payout {

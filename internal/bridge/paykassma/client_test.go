@@ -115,7 +115,9 @@ func TestWithdrawalProcessedDeductsAndPostbackVerifies(t *testing.T) {
 	if got := e.sim.Balance("INR").Int64(); got != 700_000 {
 		t.Fatalf("idempotent retry reserved again: %d", got)
 	}
-	if _, err := e.c.Status(ctx, bridge.Payout, "wd-1"); !errors.Is(err, bridge.ErrNotFound) || !errors.Is(err, paykassma.ErrNoPostback) {
+	// Pending: no postback yet, which is no definite answer (never "not found").
+	if _, err := e.c.Status(ctx, bridge.Payout, "wd-1"); !errors.Is(err, bridge.ErrNoDefiniteAnswer) || !errors.Is(err, paykassma.ErrNoPostback) ||
+		errors.Is(err, bridge.ErrNotFound) {
 		t.Fatalf("before postback: %v", err)
 	}
 	if err := e.sim.Settle("wd-1", "1"); err != nil {
@@ -378,6 +380,50 @@ func BenchmarkParsePostback(b *testing.B) {
 	for b.Loop() {
 		if _, err := e.c.ParseCallback(r, body); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Issue 12.4: "When transmitting data, there should be no spaces at the
+// beginning and end" (withdrawals). Values are trimmed before signing;
+// withdrawal_id is refused instead (the postback must carry our reference
+// unchanged), and so is a required field left empty.
+func TestWithdrawalDataHasNoSurroundingSpaces(t *testing.T) {
+	e := newEnv(t, func(_ *sim.Config, c *paykassma.Config) { c.Label = "" })
+	ctx := context.Background()
+	p := payout("wd-trim", 100_00)
+	p.Method = " paytm "
+	p.Customer = map[string]string{"label": " user-7 ", "account_number": " 22222222 ", "account_name": "  ",
+		"bank_details.bank_code": "\tMAHB0001821 ", "payments_details.payments_method": " MOBILE_MONEY"}
+	p.Extra = map[string]string{"comment": " withdrawal "}
+	a, err := e.c.WithdrawalRequest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := paykassma.JSONEncode(a)
+	for _, want := range []string{`"payment_system":"paytm"`, `"label":"user-7"`, `"account_number":"22222222"`,
+		`"bank_code":"MAHB0001821"`, `"payments_method":"MOBILE_MONEY"`, `"comment":"withdrawal"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("withdrawal body %s lacks %s", body, want)
+		}
+	}
+	if strings.Contains(string(body), "account_name") {
+		t.Errorf("blank account_name sent: %s", body)
+	}
+	// The simulator checks the signature over what it received.
+	if _, err := e.c.CreatePayout(ctx, p); err != nil {
+		t.Fatalf("trimmed withdrawal refused: %v", err)
+	}
+	for name, mut := range map[string]func(*bridge.Payment){
+		"withdrawal_id with spaces": func(p *bridge.Payment) { p.Reference = " wd-x " },
+		"blank payment system":      func(p *bridge.Payment) { p.Method = "  " },
+		"blank label":               func(p *bridge.Payment) { p.Customer["label"] = " " },
+	} {
+		q := payout("wd-bad", 100_00)
+		q.Customer["label"] = "user-7"
+		mut(&q)
+		if _, err := e.c.CreatePayout(ctx, q); !errors.Is(err, bridge.ErrRejected) {
+			t.Errorf("%s: %v, want ErrRejected", name, err)
 		}
 	}
 }

@@ -210,7 +210,7 @@ func (c *Client) ParseCallback(_ *http.Request, body []byte) (bridge.Callback, e
 		return bad("%v", err)
 	}
 	if !equalHex(sig, want) {
-		return bad("signature mismatch")
+		return bridge.Callback{}, bridge.RejectCallback("signature", errors.New("paykassma: postback: signature mismatch"))
 	}
 	// Parse only what the signature covers. encoding/json matches keys
 	// case-insensitively and would read an unsigned "Transactions" or

@@ -2,7 +2,9 @@
 // local TON simulator needs at run time: the official TON transaction
 // emulator compiled to WebAssembly (shipped inside the npm package
 // @ton/sandbox), the blockchain config that package bundles, and the
-// compiled TEP-74 jetton contracts from @ton-community/assets-sdk.
+// compiled TEP-74 jetton contracts from @ton-community/assets-sdk, plus
+// tonsim's own contracts (FunC sources in contracts/, compiled at fetch time
+// with the pinned @ton-community/func-js; see compile.go).
 //
 // Nothing from npm is committed to the repository. Fetch runs `npm pack` for
 // the pinned versions, verifies the tarballs against pinned integrity hashes,
@@ -58,7 +60,7 @@ const (
 
 	// layoutVersion is bumped whenever the set or format of extracted files
 	// changes, so existing caches are refetched rather than misread.
-	layoutVersion = 1
+	layoutVersion = 2
 )
 
 // File names inside a version directory.
@@ -75,13 +77,19 @@ const (
 
 // payloadFiles are the files covered by the manifest checksums.
 func payloadFiles() []string {
-	return []string{FileWasm, FileImports, FileExports, FileConfig, FileSlimConfig, FileJettonMinter, FileJettonWallet}
+	out := []string{FileWasm, FileImports, FileExports, FileConfig, FileSlimConfig, FileJettonMinter, FileJettonWallet}
+	for _, n := range contractNames() {
+		out = append(out, contractFile(n))
+	}
+	return out
 }
 
 // VersionDirName is the sub-folder of the cache directory that holds the
-// files of the pinned versions.
+// files of the pinned versions. It names the contract sources' hash too, so
+// an edited contract is compiled afresh.
 func VersionDirName() string {
-	return fmt.Sprintf("sandbox-%s_assets-sdk-%s_v%d", SandboxVersion, AssetsSDKVersion, layoutVersion)
+	return fmt.Sprintf("sandbox-%s_assets-sdk-%s_funcjs-%s-%s_v%d", SandboxVersion, AssetsSDKVersion, FuncJSVersion,
+		contractSourcesHash()[:12], layoutVersion)
 }
 
 // Manifest describes one installed version directory.
@@ -125,6 +133,10 @@ type Assets struct {
 	// contracts from @ton-community/assets-sdk.
 	JettonMinterCode *cell.Cell
 	JettonWalletCode *cell.Cell
+
+	// Contracts are tonsim's own compiled contracts by name (Contract*
+	// constants), each matching ContractCodeHashes.
+	Contracts map[string]*cell.Cell
 
 	// SandboxVersion and AssetsSDKVersion are the package versions the files
 	// came from (from the manifest).
@@ -249,6 +261,9 @@ func Load(dir string) (*Assets, error) {
 		if *c.dst, err = cell.FromBOC(files[c.name]); err != nil {
 			return nil, fmt.Errorf("parse %s: %w", c.name, err)
 		}
+	}
+	if a.Contracts, err = loadContracts(files); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

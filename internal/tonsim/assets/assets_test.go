@@ -3,6 +3,7 @@ package assets
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"os"
@@ -238,6 +239,38 @@ func checkAssets(t *testing.T, a *Assets) {
 	}
 	if a.JettonMinterCode == nil || a.JettonWalletCode == nil || bytes.Equal(a.JettonMinterCode.Hash(), a.JettonWalletCode.Hash()) {
 		t.Error("jetton codes missing or identical")
+	}
+	for name, want := range ContractCodeHashes {
+		if c := a.Contracts[name]; c == nil || hex.EncodeToString(c.Hash()) != want {
+			t.Errorf("compiled contract %s missing or not the recorded code", name)
+		}
+	}
+}
+
+// Every contract has a recorded hash and a committed source, and the
+// compiler's inputs are all in the embedded set (compile.js reads only
+// files next to it).
+func TestContractSourcesAndHashesAreRecorded(t *testing.T) {
+	for _, name := range contractNames() {
+		if len(ContractCodeHashes[name]) != 64 {
+			t.Errorf("%s: no recorded code hash", name)
+		}
+		if _, err := contractFiles.ReadFile("contracts/" + name + ".fc"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, f := range []string{"compile.js", "package.json", "package-lock.json"} {
+		if _, err := contractFiles.ReadFile("contracts/" + f); err != nil {
+			t.Errorf("%s is not embedded: %v", f, err)
+		}
+	}
+	lock, _ := contractFiles.ReadFile("contracts/package-lock.json")
+	if !strings.Contains(string(lock), `"node_modules/@ton-community/func-js": {
+      "version": "`+FuncJSVersion+`"`) {
+		t.Errorf("package-lock.json does not pin @ton-community/func-js %s", FuncJSVersion)
+	}
+	if !strings.Contains(VersionDirName(), contractSourcesHash()[:12]) {
+		t.Error("the cache folder does not name the contract sources")
 	}
 }
 

@@ -42,8 +42,9 @@ func Ensure(ctx context.Context, dir string) (*Assets, error) {
 }
 
 // Fetch downloads the pinned npm packages with `npm pack`, verifies their
-// integrity, extracts the assets in Go and installs them into
-// dir/<VersionDirName()>.
+// integrity, extracts the assets in Go, compiles tonsim's own contracts
+// (compileContracts: npm ci of the pinned FunC compiler, then node) and
+// installs everything into dir/<VersionDirName()>.
 //
 // Installation is atomic: files are written to a staging directory next to
 // the destination and renamed into place, so a crash never leaves a half
@@ -77,6 +78,13 @@ func Fetch(ctx context.Context, dir string) error {
 	payload, err := buildPayload(sandboxTgz, sdkTgz)
 	if err != nil {
 		return err
+	}
+	compiled, err := compileContracts(ctx, npm, work)
+	if err != nil {
+		return err
+	}
+	for name, b := range compiled {
+		payload[name] = b
 	}
 	return install(dir, payload)
 }
@@ -222,7 +230,7 @@ func install(dir string, payload map[string][]byte) error {
 
 	m := Manifest{
 		Layout:    layoutVersion,
-		Packages:  map[string]string{SandboxPackage: SandboxVersion, AssetsSDKPackage: AssetsSDKVersion},
+		Packages:  map[string]string{SandboxPackage: SandboxVersion, AssetsSDKPackage: AssetsSDKVersion, funcJSPackage: FuncJSVersion},
 		Integrity: map[string]string{SandboxPackage: SandboxIntegrity, AssetsSDKPackage: AssetsSDKIntegrity},
 		Files:     map[string]string{},
 	}

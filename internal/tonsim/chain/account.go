@@ -16,6 +16,9 @@ type AccountInfo struct {
 	Balance *big.Int
 	Code    *cell.Cell // nil unless active
 	Data    *cell.Cell
+	// Libs is the StateInit's library dictionary (HashmapE 256 SimpleLib),
+	// nil when empty: what a masterchain account published.
+	Libs *cell.Dictionary
 }
 
 // ParseAccount reads an Account cell in the current layout:
@@ -75,6 +78,9 @@ func ParseAccount(acc *cell.Cell) (AccountInfo, error) {
 	info := AccountInfo{Exists: true, Status: st.Status, Balance: st.Balance.Nano()}
 	if st.StateInit != nil {
 		info.Code, info.Data = st.StateInit.Code, st.StateInit.Data
+		if st.StateInit.Lib != nil && !st.StateInit.Lib.IsEmpty() {
+			info.Libs = st.StateInit.Lib
+		}
 	}
 	return info, nil
 }

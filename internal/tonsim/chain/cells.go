@@ -112,34 +112,9 @@ type txInBlock struct {
 	account [32]byte
 	lt      uint64
 	cell    *cell.Cell
-	old     []byte // account hash before
-	new     []byte // account hash after
-}
-
-// buildAccountBlocks builds ShardAccountBlocks: HashmapAugE 256 AccountBlock
-// CurrencyCollection. Aug extras are stored in leaves only (tonutils-go does
-// not read fork extras). txs must be sorted by account, then lt.
-func buildAccountBlocks(txs []txInBlock) *cell.Cell {
-	cc := mustToCell(zeroCC())
-	var accounts []hmEntry
-	for i := 0; i < len(txs); {
-		j := i
-		var list []hmEntry
-		for j < len(txs) && txs[j].account == txs[i].account {
-			var k [8]byte
-			binary.BigEndian.PutUint64(k[:], txs[j].lt)
-			list = append(list, hmEntry{key: k[:], val: cell.BeginCell().MustStoreBuilder(cc.ToBuilder()).MustStoreRef(txs[j].cell)})
-			j++
-		}
-		upd := cell.BeginCell().MustStoreUInt(0x72, 8).MustStoreSlice(txs[i].old, 256).MustStoreSlice(txs[j-1].new, 256).EndCell()
-		acc := txs[i].account
-		// acc_trans#5 account_addr:bits256 transactions:(HashmapAug 64 ...) state_update:^(HASH_UPDATE Account)
-		leaf := cell.BeginCell().MustStoreBuilder(cc.ToBuilder()).MustStoreUInt(5, 4).MustStoreSlice(acc[:], 256).
-			MustStoreBuilder(buildHashmap(64, list).ToBuilder()).MustStoreRef(upd)
-		accounts = append(accounts, hmEntry{key: acc[:], val: leaf})
-		i = j
-	}
-	return cell.BeginCell().MustStoreMaybeRef(buildHashmap(256, accounts)).EndCell()
+	old     []byte   // account hash before
+	new     []byte   // account hash after
+	fees    *big.Int // total_fees, the transaction's extra in account_blocks; nil = 0
 }
 
 func buildExtra(txs []txInBlock, randSeed, createdBy []byte, mc *tlb.McBlockExtra) *cell.Cell {

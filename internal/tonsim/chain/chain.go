@@ -38,6 +38,9 @@ type ExecParams struct {
 	LT       uint64
 	RandSeed []byte
 	Config   *cell.Cell // blockchain config dictionary root
+	// Libs are the public libraries (HashmapE 256 ^Cell), nil for none:
+	// library cells in code resolve through them.
+	Libs *cell.Cell
 }
 
 // ExecResult is the outcome of Execute. Success=false means no transaction
@@ -64,6 +67,7 @@ type GetMethodCall struct {
 	MethodID uint64
 	Stack    *cell.Cell // serialised VmStack of arguments
 	Config   *cell.Cell
+	Libs     *cell.Cell // public libraries, as ExecParams.Libs
 }
 
 // GetMethodResult is the outcome of a get method.
@@ -203,6 +207,13 @@ type Chain struct {
 	newMaster  chan struct{} // closed and replaced when a masterchain block appears
 	txCount    uint64
 	dirty      map[accKey]*account // changed this round, not yet in the state dicts
+	// supply is all value ever created: genesis balances plus bulk
+	// credits (the one place value is created afterwards).
+	supply     *big.Int
+	configAddr []byte // config param 0, the config contract's account id
+	// libs are the public libraries of the masterchain accounts (see
+	// libraries.go), nil while there are none.
+	libs *cell.Dictionary
 }
 
 // New creates a chain with the given genesis accounts and produces its first
@@ -221,6 +232,9 @@ func New(cfg Config, exec Executor, genesis []GenesisAccount) (*Chain, error) {
 		c.shards = append(c.shards, &shardChain{id: id, accounts: cell.NewDict(256)})
 	}
 	for _, g := range genesis {
+		if g.Balance != nil {
+			c.supply.Add(c.supply, g.Balance)
+		}
 		var acc *cell.Cell
 		if g.Code != nil {
 			acc = activeAccount(g.Address, g.Balance, g.Code, g.Data, now)
@@ -232,6 +246,9 @@ func New(cfg Config, exec Executor, genesis []GenesisAccount) (*Chain, error) {
 			return nil, fmt.Errorf("genesis account %s: %w", g.Address, err)
 		}
 		c.accounts[keyOf(g.Address)] = a
+	}
+	if err := c.refreshLibraries(); err != nil {
+		return nil, err
 	}
 	if err := c.zeroState(now); err != nil {
 		return nil, err
@@ -268,7 +285,12 @@ func newEmpty(cfg Config, exec Executor) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	configAddr, err := configAddress(cfg.Blockchain)
+	if err != nil {
+		return nil, err
+	}
 	return &Chain{cfg: cfg, exec: exec, log: cfg.Logger, limits: limits, accounts: map[accKey]*account{},
+		supply: new(big.Int), configAddr: configAddr,
 		byHash: map[[32]byte]*Block{}, byKey: map[blockKey]*Block{}, splits: map[ShardID]bool{}, merges: map[ShardID]bool{},
 		newMaster: make(chan struct{}), lt: 1_000_000, mcAccounts: cell.NewDict(256), dirty: map[accKey]*account{}}, nil
 }
@@ -375,7 +397,8 @@ func (c *Chain) zeroState(now uint32) error {
 		st := buildShardState(c.cfg.GlobalID, 0, s.id, 0, now, 0, 0, s.accounts.Copy(), nil)
 		h := buildHeader(headerParams{workchain: 0, shard: s.id, genUtime: now,
 			prev: []tlb.ExtBlkRef{{RootHash: zero, FileHash: zero}}, master: &tlb.ExtBlkRef{RootHash: zero, FileHash: zero}})
-		blk := c.finish(0, s.id, 0, buildBlock(c.cfg.GlobalID, h, st, st, buildExtra(nil, zero, zero, nil)), st, 0, 0, now, nil, s.accounts.Copy())
+		bc := buildBlock(c.cfg.GlobalID, h, st, st, buildExtra(nil, zero, zero, nil))
+		blk := c.finish(0, s.id, 0, bc, st, 0, 0, now, nil, s.accounts.Copy(), BlockFileHash(bc))
 		s.top = blk
 	}
 	mcExtra, mcState, err := c.masterState(0, now, 0)
@@ -384,7 +407,8 @@ func (c *Chain) zeroState(now uint32) error {
 	}
 	h := buildHeader(headerParams{workchain: -1, shard: ShardAll, genUtime: now, keyBlock: true,
 		prev: []tlb.ExtBlkRef{{RootHash: zero, FileHash: zero}}})
-	blk := c.finish(-1, ShardAll, 0, buildBlock(c.cfg.GlobalID, h, mcState, mcState, buildExtra(nil, zero, zero, mcExtra)), mcState, 0, 0, now, nil, c.mcAccounts.Copy())
+	bc := buildBlock(c.cfg.GlobalID, h, mcState, mcState, buildExtra(nil, zero, zero, mcExtra))
+	blk := c.finish(-1, ShardAll, 0, bc, mcState, 0, 0, now, nil, c.mcAccounts.Copy(), BlockFileHash(bc))
 	blk.ShardTops = c.tops()
 	c.master = blk
 	c.masters = append(c.masters, blk)
@@ -402,12 +426,11 @@ func (c *Chain) tops() []*Block {
 	return out
 }
 
+// finish registers a built block. fileHash is BlockFileHash(blk), passed
+// in because shard blocks compute it in parallel.
 func (c *Chain) finish(wc int32, shard ShardID, seqno uint32, blk, state *cell.Cell, startLT, endLT uint64, utime uint32,
-	txs []txInBlock, accounts *cell.Dictionary) *Block {
-	// A node's file hash is the sha256 of the block file; clients only
-	// carry it around, so a digest of the root hash serves.
-	fh := sha256.Sum256(append([]byte("tonsim block file "), blk.Hash()...))
-	b := &Block{ID: ton.BlockIDExt{Workchain: wc, Shard: int64(shard), SeqNo: seqno, RootHash: blk.Hash(), FileHash: fh[:]},
+	txs []txInBlock, accounts *cell.Dictionary, fileHash []byte) *Block {
+	b := &Block{ID: ton.BlockIDExt{Workchain: wc, Shard: int64(shard), SeqNo: seqno, RootHash: blk.Hash(), FileHash: fileHash},
 		Shard: shard, Cell: blk, State: state, StartLT: startLT, EndLT: endLT, GenUtime: utime, Txs: txs, Accounts: accounts}
 	var h [32]byte
 	copy(h[:], b.ID.RootHash)
@@ -428,8 +451,11 @@ func (c *Chain) masterState(seqno, utime uint32, lt uint64) (*tlb.McBlockExtra, 
 	if err != nil {
 		return nil, nil, err
 	}
-	mse := tlb.McStateExtra{ShardHashes: sh, Info: emptyCell, GlobalBalance: zeroCC()}
-	mse.ConfigParams.ConfigAddr = make([]byte, 32)
+	// McStateExtra (block.tlb): global_balance is the total supply, here
+	// all value ever created (tonsim mints and burns nothing else);
+	// config_addr repeats config param 0.
+	mse := tlb.McStateExtra{ShardHashes: sh, Info: emptyCell, GlobalBalance: tlb.CurrencyCollection{Coins: tlb.FromNanoTON(c.supply)}}
+	mse.ConfigParams.ConfigAddr = c.configAddr
 	mse.ConfigParams.Config.Params = c.cfg.Blockchain.AsDict(32)
 	mseCell := mustToCell(mse)
 	st := buildShardState(c.cfg.GlobalID, -1, ShardAll, seqno, utime, lt, seqno, c.mcAccounts.Copy(), mseCell)
@@ -591,6 +617,7 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 	type built struct {
 		seqno      uint32
 		blk, state *cell.Cell
+		fileHash   []byte
 		txs        []txInBlock
 		accounts   *cell.Dictionary
 	}
@@ -618,13 +645,13 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 			defer wg.Done()
 			state := buildShardState(c.cfg.GlobalID, 0, s.id, seqno, now, endLT, prevMaster.ID.SeqNo, accounts, nil)
 			blk := buildBlock(c.cfg.GlobalID, buildHeader(hp), oldState, state, buildExtra(mine, seed[:], make([]byte, 32), nil))
-			out[i] = built{seqno: seqno, blk: blk, state: state, txs: mine, accounts: accounts}
+			out[i] = built{seqno: seqno, blk: blk, state: state, fileHash: BlockFileHash(blk), txs: mine, accounts: accounts}
 		}()
 	}
 	wg.Wait()
 	for i, s := range c.shards {
 		b := out[i]
-		s.top = c.finish(0, s.id, b.seqno, b.blk, b.state, startLT, endLT, now, b.txs, b.accounts)
+		s.top = c.finish(0, s.id, b.seqno, b.blk, b.state, startLT, endLT, now, b.txs, b.accounts, b.fileHash)
 		c.bindTxs(s.top)
 	}
 
@@ -639,7 +666,7 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 		minRefMC: prevMaster.ID.SeqNo, prev: []tlb.ExtBlkRef{{EndLt: prevMaster.EndLT, SeqNo: prevMaster.ID.SeqNo,
 			RootHash: prevMaster.ID.RootHash, FileHash: prevMaster.ID.FileHash}}})
 	blk := buildBlock(c.cfg.GlobalID, hdr, prevMaster.State, mcState, buildExtra(mine, seed[:], make([]byte, 32), mcExtra))
-	mb := c.finish(-1, ShardAll, mcSeqno, blk, mcState, mcStart, c.lt, now, mine, c.mcAccounts.Copy())
+	mb := c.finish(-1, ShardAll, mcSeqno, blk, mcState, mcStart, c.lt, now, mine, c.mcAccounts.Copy(), BlockFileHash(blk))
 	mb.ShardTops = c.tops()
 	mb.MasterSeqno = mcSeqno
 	c.bindTxs(mb)
@@ -731,7 +758,7 @@ func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (t
 	if a == nil {
 		a = &account{addr: dst, shardAccount: shardAccountCell(noneAccount, nil, 0), info: AccountInfo{Balance: new(big.Int)}}
 	}
-	p := ExecParams{UTime: now, LT: c.lt, RandSeed: seed, Config: c.cfg.Blockchain}
+	p := ExecParams{UTime: now, LT: c.lt, RandSeed: seed, Config: c.cfg.Blockchain, Libs: c.librariesCell()}
 	var res *ExecResult
 	var err error
 	if q.bulk != nil {
@@ -746,10 +773,13 @@ func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (t
 		return txInBlock{}, nil, fmt.Errorf("%w: %s (exit code %d)", ErrNotAccepted, res.Error, res.ExitCode)
 	}
 	var tx tlb.Transaction
+	fees := new(big.Int) // bulk transactions (res.info set) charge none
 	if res.info != nil {
 		tx.LT = res.lt
 	} else if err := tlb.LoadFromCell(&tx, res.Transaction.BeginParse()); err != nil {
 		return txInBlock{}, nil, fmt.Errorf("parse transaction: %w", err)
+	} else {
+		fees = tx.TotalFees.Coins.Nano()
 	}
 	old := accountHash(a.shardAccount)
 	if err := a.setState(res.ShardAccount, res.info); err != nil {
@@ -757,9 +787,18 @@ func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (t
 	}
 	c.accounts[k] = a
 	c.dirty[k] = a
+	if k.wc == -1 {
+		// A masterchain account may have published or dropped a library.
+		if err := c.refreshLibraries(); err != nil {
+			return txInBlock{}, nil, err
+		}
+	}
 	ref := &TxRef{LT: tx.LT, Hash: res.Transaction.Hash(), Cell: res.Transaction}
 	a.txs = append(a.txs, ref)
 	c.txCount++
+	if q.bulk != nil {
+		c.supply.Add(c.supply, q.bulk.Amount.Nano())
+	}
 	var outs []routed
 	if tx.IO.Out != nil && tx.IO.Out.List != nil {
 		kvs, err := tx.IO.Out.List.LoadAll()
@@ -787,7 +826,7 @@ func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (t
 	if end := tx.LT + uint64(len(outs)) + 2; end > c.lt {
 		c.lt = end
 	}
-	return txInBlock{account: k.addr, lt: tx.LT, cell: res.Transaction, old: old, new: accountHash(a.shardAccount)}, outs, nil
+	return txInBlock{account: k.addr, lt: tx.LT, cell: res.Transaction, old: old, new: accountHash(a.shardAccount), fees: fees}, outs, nil
 }
 
 func accountHash(sa *cell.Cell) []byte {
@@ -838,6 +877,7 @@ func (c *Chain) SendExternalAt(ctx context.Context, boc []byte, at *ton.BlockIDE
 	if a := c.accounts[keyOf(dst)]; a != nil && at == nil {
 		sa = a.shardAccount
 	}
+	libs := c.librariesCell()
 	c.mu.RUnlock()
 	if at != nil {
 		v, err := c.AccountAt(at, dst)
@@ -848,7 +888,7 @@ func (c *Chain) SendExternalAt(ctx context.Context, boc []byte, at *ton.BlockIDE
 			sa = v.ShardAccount
 		}
 	}
-	res, err := c.exec.Execute(ctx, sa, msgCell, ExecParams{UTime: now, LT: lt, RandSeed: make([]byte, 32), Config: c.cfg.Blockchain})
+	res, err := c.exec.Execute(ctx, sa, msgCell, ExecParams{UTime: now, LT: lt, RandSeed: make([]byte, 32), Config: c.cfg.Blockchain, Libs: libs})
 	if err != nil {
 		return err
 	}

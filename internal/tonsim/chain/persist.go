@@ -48,6 +48,9 @@ type snapshot struct {
 	TxCount  uint64      `json:"tx_count"`
 	Shards   []uint64    `json:"shards"`
 	Blocks   []snapBlock `json:"blocks"` // creation order
+	// Supply is the total supply (decimal); snapshots from before it was
+	// kept lack it.
+	Supply string `json:"supply,omitempty"`
 }
 
 // Snapshot writes the chain to w. Queued messages are not saved: like a
@@ -55,7 +58,7 @@ type snapshot struct {
 func (c *Chain) Snapshot(w io.Writer) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	s := snapshot{Version: snapshotVersion, GlobalID: c.cfg.GlobalID, LT: c.lt, TxCount: c.txCount}
+	s := snapshot{Version: snapshotVersion, GlobalID: c.cfg.GlobalID, LT: c.lt, TxCount: c.txCount, Supply: c.supply.String()}
 	for _, sh := range c.shards {
 		s.Shards = append(s.Shards, uint64(sh.id))
 	}
@@ -295,6 +298,19 @@ func Restore(cfg Config, exec Executor, natives map[string]NativeContract, r io.
 	for _, sh := range c.shards {
 		if err := load(0, sh.accounts); err != nil {
 			return nil, fmt.Errorf("restore shard %s accounts: %w", sh.id, err)
+		}
+	}
+	if err := c.refreshLibraries(); err != nil {
+		return nil, fmt.Errorf("restore libraries: %w", err)
+	}
+	if _, ok := c.supply.SetString(s.Supply, 10); !ok {
+		// An older snapshot: the value the accounts hold is the best
+		// estimate left (fees paid since genesis are missing from it).
+		c.supply.SetInt64(0)
+		for _, a := range c.accounts {
+			if a.info.Balance != nil {
+				c.supply.Add(c.supply, a.info.Balance)
+			}
 		}
 	}
 	return c, nil

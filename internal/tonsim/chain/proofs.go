@@ -103,7 +103,14 @@ func (b *Block) accountBlocks() (*tlb.ShardAccountBlocks, error) {
 // must be grouped by account (as listBlockTransactions orders them).
 func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
 	sk := cell.CreateProofSkeleton()
-	abRoot := sk.ProofRef(3).ProofRef(2).ProofRef(0)
+	ab := sk.ProofRef(3).ProofRef(2)
+	if len(ids) == 0 {
+		// Nothing to prove but that the list is empty: the account blocks
+		// cell, whose dictionary may have no root at all (ahme_empty$0 in
+		// a block without transactions).
+		return b.Cell.CreateProof(sk)
+	}
+	abRoot := ab.ProofRef(0)
 	sab, err := b.accountBlocks()
 	if err != nil {
 		return nil, err

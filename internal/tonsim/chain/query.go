@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/ton"
@@ -172,7 +173,7 @@ func (c *Chain) RunGetMethod(ctx context.Context, v *AccountView, addr *address.
 		return &GetMethodResult{ExitCode: -256}, nil
 	}
 	return c.exec.RunGetMethod(ctx, GetMethodCall{Address: addr, Code: v.Info.Code, Data: v.Info.Data, Balance: v.Info.Balance,
-		UTime: v.Shard.GenUtime, MethodID: methodID, Stack: stack, Config: c.cfg.GetMethodConfig})
+		UTime: v.Shard.GenUtime, MethodID: methodID, Stack: stack, Config: c.cfg.GetMethodConfig, Libs: c.Libraries()})
 }
 
 // Transaction finds the transaction of account at lt in block b.
@@ -193,11 +194,23 @@ type TxID struct {
 }
 
 // TxIDs lists b's transactions after (account, lt), at most count of them;
-// more reports whether the list was cut.
-func (b *Block) TxIDs(afterAcc []byte, afterLT uint64, count int) (ids []TxID, more bool) {
-	for _, t := range b.Txs {
+// more reports whether the list was cut. In reverse the list runs from the
+// last account's newest transaction down and "after" means before: the
+// same account's older transactions, then lower accounts
+// (finish_listBlockTransactions in validator/impl/liteserver.cpp).
+func (b *Block) TxIDs(afterAcc []byte, afterLT uint64, count int, reverse bool) (ids []TxID, more bool) {
+	n := len(b.Txs)
+	for i := 0; i < n; i++ {
+		t := &b.Txs[i]
+		if reverse {
+			t = &b.Txs[n-1-i]
+		}
 		if afterAcc != nil {
-			if c := bytes.Compare(t.account[:], afterAcc); c < 0 || (c == 0 && t.lt <= afterLT) {
+			c := bytes.Compare(t.account[:], afterAcc)
+			if reverse && (c > 0 || (c == 0 && t.lt >= afterLT)) {
+				continue
+			}
+			if !reverse && (c < 0 || (c == 0 && t.lt <= afterLT)) {
 				continue
 			}
 		}
@@ -208,6 +221,59 @@ func (b *Block) TxIDs(afterAcc []byte, afterLT uint64, count int) (ids []TxID, m
 		ids = append(ids, TxID{Account: acc[:], LT: t.lt, Hash: t.cell.Hash()})
 	}
 	return ids, false
+}
+
+// LookupByLT finds, among the blocks of workchain wc whose shard holds the
+// account prefix, the first one whose end lt is at least lt, as a node's
+// ltdb does (get_block_by_lt, validator/db/archive-slice.cpp: blocks are
+// indexed by end lt, a lookup answers the first at or above it). Only
+// blocks final by masterchain block maxMaster count.
+func (c *Chain) LookupByLT(wc int32, prefix uint64, lt uint64, maxMaster uint32) (*Block, error) {
+	return c.lookupFirst(wc, prefix, maxMaster, func(b *Block) bool { return b.EndLT >= lt })
+}
+
+// LookupByUtime is LookupByLT by gen_utime: the first block generated at or
+// after utime (get_block_by_unix_time).
+func (c *Chain) LookupByUtime(wc int32, prefix uint64, utime uint32, maxMaster uint32) (*Block, error) {
+	return c.lookupFirst(wc, prefix, maxMaster, func(b *Block) bool { return b.GenUtime >= utime })
+}
+
+// lookupFirst binary-searches the rounds 1..maxMaster: every round produces
+// one block per shard (the masterchain block's ShardTops) and end lt and
+// gen_utime grow with the rounds. Zero states are not indexed, as on a node.
+func (c *Chain) lookupFirst(wc int32, prefix uint64, maxMaster uint32, ok func(*Block) bool) (*Block, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	hi := len(c.masters) - 1
+	if int(maxMaster) < hi {
+		hi = int(maxMaster)
+	}
+	at := func(k int) *Block {
+		m := c.masters[k]
+		if wc == -1 {
+			return m
+		}
+		for _, t := range m.ShardTops {
+			if t.Shard.Contains(prefix) {
+				return t
+			}
+		}
+		return nil
+	}
+	if wc != -1 && wc != 0 {
+		return nil, ErrBlockNotFound
+	}
+	k := 1 + sort.Search(max(hi, 0), func(i int) bool {
+		b := at(i + 1)
+		return b != nil && ok(b)
+	})
+	if k > hi {
+		return nil, ErrBlockNotFound
+	}
+	if b := at(k); b != nil {
+		return b, nil
+	}
+	return nil, ErrBlockNotFound
 }
 
 // AccountTxs returns up to limit transactions of addr, newest first,

@@ -190,7 +190,8 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 		if err != nil {
 			return blockErr(err)
 		}
-		return ton.BlockData{ID: idCopy(&b.ID), Payload: b.Cell.ToBOCWithFlags(false)}
+		// The block file itself: its sha256 is the block's file hash.
+		return ton.BlockData{ID: idCopy(&b.ID), Payload: b.File()}
 	case ton.GetAllShardsInfo:
 		b, err := h.block(r.ID)
 		if err != nil {
@@ -213,7 +214,7 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 	case ton.GetAccountState:
 		return h.accountState(r.ID, r.Account)
 	case ton.GetAccountStatePruned:
-		return h.accountState(r.ID, r.Account)
+		return h.accountStatePruned(r.ID, r.Account)
 	case ton.RunSmcMethod:
 		return h.runSmcMethod(ctx, &r)
 	case *ton.RunSmcMethod:
@@ -232,7 +233,7 @@ func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable
 	case ton.GetConfigAll:
 		return h.config(r.BlockID, r.Mode)
 	case ton.GetLibraries:
-		return ton.LibraryResult{Result: []*ton.LibraryEntry{}}
+		return h.libraries(r.LibraryList)
 	}
 	name := "nil"
 	if q != nil {
@@ -251,9 +252,29 @@ func (h *Handler) zeroState() *ton.ZeroStateIDExt {
 	return &ton.ZeroStateIDExt{Workchain: -1, RootHash: z.State.Hash(), FileHash: z.ID.FileHash}
 }
 
+// header answers getBlockHeader: a proof of the block header whose
+// contents mode selects, as continue_getBlockHeader in
+// validator/impl/liteserver.cpp builds it: always the block info with its
+// master_ref and prev_ref (whole), with state_update (1), value_flow (2),
+// the block extra (16) and, of a masterchain block, its shard hashes (32).
 func (h *Handler) header(b *chain.Block, mode uint32) tl.Serializable {
 	sk := cell.CreateProofSkeleton()
-	sk.ProofRef(0) // block info
+	sk.ProofRef(0).SetRecursive() // block info, its master_ref and prev_ref
+	if mode&1 != 0 {
+		sk.ProofRef(2)
+	}
+	if mode&2 != 0 {
+		sk.ProofRef(1).SetRecursive()
+	}
+	if mode&16 != 0 {
+		extra := sk.ProofRef(3)
+		if b.ID.Workchain == -1 {
+			mcExtra := extra.ProofRef(3)
+			if mode&32 != 0 {
+				mcExtra.ProofRef(0).SetRecursive()
+			}
+		}
+	}
 	p, err := b.Cell.CreateProof(sk)
 	if err != nil {
 		return lsErr(codeError, "%v", err)
@@ -261,21 +282,36 @@ func (h *Handler) header(b *chain.Block, mode uint32) tl.Serializable {
 	return ton.BlockHeader{ID: idCopy(&b.ID), Mode: mode, HeaderProof: p.ToBOCWithFlags(false)}
 }
 
+// lookupBlock finds a block by seqno (mode 1), by lt (2: the first block
+// whose end lt is at least lt) or by gen_utime (4: the first generated at
+// or after it) in the shard holding the account prefix id.shard
+// (perform_lookupBlock in validator/impl/liteserver.cpp). The header proof
+// is built with mode >> 4, as there.
 func (h *Handler) lookupBlock(r ton.LookupBlock) tl.Serializable {
 	if r.ID == nil {
 		return lsErr(codeError, "no block id")
 	}
-	if r.Mode&1 == 0 {
-		return lsErr(codeUnknown, "lookupBlock by lt or utime is not supported by tonsim")
-	}
-	b, err := h.chain.Lookup(r.ID.Workchain, chain.ShardID(uint64(r.ID.Shard)), uint32(r.ID.Seqno))
-	if err == nil && !h.has(b) {
-		err = chain.ErrBlockNotFound
+	var b *chain.Block
+	var err error
+	prefix := uint64(r.ID.Shard)
+	head := h.Head().ID.SeqNo
+	switch r.Mode & 7 {
+	case 1:
+		b, err = h.chain.Lookup(r.ID.Workchain, chain.ShardID(prefix), uint32(r.ID.Seqno))
+		if err == nil && !h.has(b) {
+			err = chain.ErrBlockNotFound
+		}
+	case 2:
+		b, err = h.chain.LookupByLT(r.ID.Workchain, prefix, r.LT, head)
+	case 4:
+		b, err = h.chain.LookupByUtime(r.ID.Workchain, prefix, r.UTime, head)
+	default:
+		return lsErr(codeError, "exactly one of mode.0, mode.1 and mode.2 bits must be set")
 	}
 	if err != nil {
 		return blockErr(err)
 	}
-	return h.header(b, r.Mode)
+	return h.header(b, r.Mode>>4)
 }
 
 func (h *Handler) listBlockTransactions(r ton.ListBlockTransactions) tl.Serializable {
@@ -283,9 +319,7 @@ func (h *Handler) listBlockTransactions(r ton.ListBlockTransactions) tl.Serializ
 	if err != nil {
 		return blockErr(err)
 	}
-	if r.Mode&(1<<6) != 0 {
-		return lsErr(codeUnknown, "reverse order is not supported by tonsim")
-	}
+	reverse := r.Mode&(1<<6) != 0
 	var afterAcc []byte
 	var afterLT uint64
 	if r.Mode&(1<<7) != 0 && r.After != nil {
@@ -295,7 +329,7 @@ func (h *Handler) listBlockTransactions(r ton.ListBlockTransactions) tl.Serializ
 	if count > 256 || count <= 0 {
 		count = 256
 	}
-	ids, more := b.TxIDs(afterAcc, afterLT, count)
+	ids, more := b.TxIDs(afterAcc, afterLT, count, reverse)
 	res := ton.BlockTransactions{ID: idCopy(&b.ID), ReqCount: int32(r.Count), Incomplete: more, TransactionIds: make([]ton.TransactionID, 0, len(ids))}
 	for _, id := range ids {
 		res.TransactionIds = append(res.TransactionIds, ton.TransactionID{Flags: r.Mode & 7, Account: id.Account, LT: id.LT, Hash: id.Hash})
@@ -374,6 +408,22 @@ func (h *Handler) accountState(id *ton.BlockIDExt, acc ton.AccountID) tl.Seriali
 	return res
 }
 
+// accountStatePruned answers getAccountStatePrunned: the account as a
+// Merkle proof of its root cell with code, data and libraries pruned
+// (finish_getAccountState in validator/impl/liteserver.cpp, mode
+// 0x40000000: "does not include code, data and libs into proof, but it
+// includes extra currencies"; tonsim accounts hold no extra currencies, so
+// every ref of the account cell is pruned).
+func (h *Handler) accountStatePruned(id *ton.BlockIDExt, acc ton.AccountID) tl.Serializable {
+	res := h.accountState(id, acc)
+	st, ok := res.(ton.AccountState)
+	if !ok || st.State == nil {
+		return res
+	}
+	st.State = chain.PrunedProof(st.State)
+	return st
+}
+
 func (h *Handler) runSmcMethod(ctx context.Context, r *ton.RunSmcMethod) tl.Serializable {
 	if len(r.Account.ID) != 32 {
 		return lsErr(codeError, "bad account id")
@@ -432,4 +482,26 @@ func (h *Handler) config(id *ton.BlockIDExt, mode int32) tl.Serializable {
 		return lsErr(codeError, "%v", err)
 	}
 	return ton.ConfigAll{Mode: int(mode), ID: idCopy(&b.ID), StateProof: bp, ConfigProof: sp}
+}
+
+// libraries answers getLibraries from the public masterchain libraries:
+// an entry for each hash that is one (in the order asked, duplicates
+// once), nothing for the others. As the C++ liteserver, it looks at the
+// first chain.MaxLibrariesPerQuery hashes only.
+func (h *Handler) libraries(hashes [][]byte) tl.Serializable {
+	if len(hashes) > chain.MaxLibrariesPerQuery {
+		hashes = hashes[:chain.MaxLibrariesPerQuery]
+	}
+	out := []*ton.LibraryEntry{}
+	seen := map[string]bool{}
+	for _, hash := range hashes {
+		if seen[string(hash)] {
+			continue
+		}
+		seen[string(hash)] = true
+		if code := h.chain.Library(hash); code != nil {
+			out = append(out, &ton.LibraryEntry{Hash: append([]byte(nil), hash...), Data: code})
+		}
+	}
+	return ton.LibraryResult{Result: out}
 }

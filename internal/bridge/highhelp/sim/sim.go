@@ -133,6 +133,7 @@ type Server struct {
 	deliveries []Delivery
 	requests   int
 	nextID     int
+	creates    map[string]int // create requests per payment_id (CreateAttempts)
 }
 
 // New starts a simulator on 127.0.0.1.
@@ -164,7 +165,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, payments: map[string]*Payment{}, balances: map[string]*balance{}, hc: &http.Client{Timeout: 5 * time.Second}}
+	s := &Server{cfg: cfg, payments: map[string]*Payment{}, balances: map[string]*balance{}, hc: &http.Client{Timeout: 5 * time.Second},
+		creates: map[string]int{}}
 	for cur, v := range cfg.Balances {
 		s.balances[cur] = &balance{avail: new(big.Int).Set(v), locked: new(big.Int)}
 	}
@@ -231,6 +233,15 @@ func (s *Server) Deliveries() []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Delivery(nil), s.deliveries...)
+}
+
+// CreateAttempts returns how many valid create requests named payment id
+// (a repeated one is answered 409): the soak suite checks the bridge never
+// asks twice.
+func (s *Server) CreateAttempts(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.creates[id]
 }
 
 // Requests counts requests that reached the handlers (after faults).
@@ -483,6 +494,7 @@ func (s *Server) handleCreate(kind string) http.HandlerFunc {
 			return
 		}
 		s.mu.Lock()
+		s.creates[id]++
 		if _, dup := s.payments[id]; dup {
 			s.mu.Unlock()
 			writeErr(w, &apiError{409, "payment_id already exists"})

@@ -222,6 +222,13 @@ func (s *Sim) Inject(e Endpoint, f Fault) {
 	s.faults[e] = append(s.faults[e], f)
 }
 
+// ClearFaults drops every injected fault not yet taken.
+func (s *Sim) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = map[Endpoint][]Fault{}
+}
+
 func (s *Sim) takeFault(e Endpoint) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

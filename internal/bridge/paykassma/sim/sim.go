@@ -129,6 +129,7 @@ type Server struct {
 	deliveries  []Delivery
 	sent        int
 	nextID      int
+	creates     map[string]int // create requests per reference (CreateAttempts)
 }
 
 // New starts a simulator on 127.0.0.1.
@@ -155,7 +156,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Postbacks.ReorderDelay = 100 * time.Millisecond
 	}
 	s := &Server{cfg: cfg, hc: &http.Client{Timeout: 5 * time.Second}, balances: map[string]*big.Int{},
-		withdrawals: map[string]*Withdrawal{}, deposits: map[string]*Deposit{}, postbacks: map[string][]byte{}}
+		withdrawals: map[string]*Withdrawal{}, deposits: map[string]*Deposit{}, postbacks: map[string][]byte{},
+		creates: map[string]int{}}
 	for c, v := range cfg.Balances {
 		s.balances[c] = new(big.Int).Set(v)
 	}
@@ -220,6 +222,39 @@ func (s *Server) Withdrawal(id string) (status int, ok bool) {
 		return 0, false
 	}
 	return w.Status, true
+}
+
+// CreateAttempts returns how many valid payment/create (custom id) and
+// withdrawal/create (withdrawal id) requests named ref: the soak suite
+// checks the bridge never asks twice.
+func (s *Server) CreateAttempts(ref string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.creates[ref]
+}
+
+// Deposit returns a copy of the deposit with custom id ref.
+func (s *Server) Deposit(ref string) (Deposit, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deposits[ref]
+	if !ok {
+		return Deposit{}, false
+	}
+	cp := *d
+	cp.Amount = new(big.Int).Set(d.Amount)
+	return cp, true
+}
+
+// WithdrawalInfo returns a copy of withdrawal id, without its request body.
+func (s *Server) WithdrawalInfo(id string) (Withdrawal, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.withdrawals[id]
+	if !ok {
+		return Withdrawal{}, false
+	}
+	return Withdrawal{ID: w.ID, Status: w.Status, Amount: new(big.Int).Set(w.Amount), Currency: w.Currency}, true
 }
 
 // Deliveries returns the postback attempts so far.
@@ -583,6 +618,7 @@ func (s *Server) handlePaymentCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.creates[req.CustomID]++
 	if _, dup := s.deposits[req.CustomID]; dup {
 		s.mu.Unlock()
 		fail(w, 422, "custom_transaction_id must be unique")
@@ -677,6 +713,7 @@ func (s *Server) handleWithdrawal(w http.ResponseWriter, r *http.Request) {
 	}
 	amt := new(big.Int).Mul(big.NewInt(amtMajor), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(s.exp(cur))), nil))
 	s.mu.Lock()
+	s.creates[id]++
 	if old, dup := s.withdrawals[id]; dup {
 		same := old.Amount.Cmp(amt) == 0 && old.Currency == cur
 		s.mu.Unlock()
