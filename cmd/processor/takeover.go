@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,10 +67,10 @@ func takeoverBicycle(ctx context.Context, args []string, getenv func(string) str
 	switch sub {
 	case "", "sweep-proxies", "move-hot":
 	default:
-		return fmt.Errorf("unknown takeover-bicycle command %q\n%s", sub, takeoverUsage)
+		return fmt.Errorf("unknown takeover-bicycle command %q (usage: %s)", sub, strings.TrimSpace(takeoverUsage))
 	}
 	if sub == "" && *bicycleDB == "" {
-		return errors.New("takeover-bicycle needs bicycle's database: --bicycle-db URL (or BICYCLE_DATABASE_URL)\n" + takeoverUsage)
+		return fmt.Errorf("takeover-bicycle needs bicycle's database: --bicycle-db URL or BICYCLE_DATABASE_URL (usage: %s)", strings.TrimSpace(takeoverUsage))
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {

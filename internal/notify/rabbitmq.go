@@ -83,13 +83,13 @@ var amqpNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,255}$`)
 func NewRabbitMQSink(cfg RabbitMQConfig, reg prometheus.Registerer, log *slog.Logger) (*RabbitMQSink, error) {
 	// Parse errors may quote the URL, password included: say only what is wrong.
 	if _, err := amqp.ParseURI(cfg.URL.Reveal()); !cfg.URL.IsSet() || err != nil {
-		return nil, errors.New("notify: RabbitMQ URL must be amqp://user:password@host:5672/vhost or amqps://...")
+		return nil, errors.New("notify: RabbitMQ URL must be amqp://user:password@host:5672/vhost or amqps://host/vhost")
 	}
 	if !amqpNameRE.MatchString(cfg.Exchange) || strings.HasPrefix(cfg.Exchange, "amq.") {
-		return nil, fmt.Errorf("notify: RabbitMQ exchange %q must be 1-255 characters A-Z a-z 0-9 _ . : - and not start with amq.", cfg.Exchange)
+		return nil, fmt.Errorf("notify: RabbitMQ exchange %q must be 1-255 characters A-Z a-z 0-9 _ . : - and not start with \"amq.\"", cfg.Exchange)
 	}
 	if cfg.Queue != "" && (!amqpNameRE.MatchString(cfg.Queue) || strings.HasPrefix(cfg.Queue, "amq.")) {
-		return nil, fmt.Errorf("notify: RabbitMQ queue %q must be 1-255 characters A-Z a-z 0-9 _ . : - and not start with amq.", cfg.Queue)
+		return nil, fmt.Errorf("notify: RabbitMQ queue %q must be 1-255 characters A-Z a-z 0-9 _ . : - and not start with \"amq.\"", cfg.Queue)
 	}
 	if log == nil {
 		log = slog.Default()

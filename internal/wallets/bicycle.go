@@ -100,6 +100,9 @@ func NewBicycle(keys *Keys, proxyCode *cell.Cell, wantProxyHash string) (*Bicycl
 	if got := hex.EncodeToString(v3.Code.Hash()); got != V3R2CodeHash {
 		return nil, fmt.Errorf("wallets: tonutils-go's V3R2 code hashes to %s, bicycle's to %s", got, V3R2CodeHash)
 	}
+	// bicycle's hot wallet is a highload v2 (deprecated in tonutils-go for
+	// new wallets); we only need its address and to empty it once.
+	//lint:ignore SA1019 bicycle's existing hot wallet
 	hi, err := wallet.GetStateInit(pub, wallet.HighloadV2R2, BicycleHotSubwalletID)
 	if err != nil {
 		return nil, fmt.Errorf("wallets: bicycle hot wallet: %w", err)
@@ -139,6 +142,7 @@ func (b *Bicycle) ShardByte() byte { return b.hot.Data()[0] }
 // hot wallet (the takeover moves its funds and commands proxies with
 // it). api may be nil for offline signing.
 func (b *Bicycle) HotWalletSigner(api wallet.TonAPI) (*wallet.Wallet, error) {
+	//lint:ignore SA1019 bicycle's existing hot wallet is highload v2; we only empty it
 	w, err := wallet.FromPrivateKey(api, b.key, wallet.HighloadV2R2)
 	if err != nil {
 		return nil, fmt.Errorf("wallets: bicycle hot wallet: %w", err)
