@@ -495,6 +495,12 @@ func (d *driver) check(ctx context.Context) error {
 			d.violation("%s withdrawal %d also has a withdrawal:%d:%s event", state, id, id, other)
 		}
 	}
+	if err := d.checkMasterchain(ctx); err != nil {
+		return err
+	}
+	if err := d.checkReserves(ctx); err != nil {
+		return err
+	}
 	if d.br != nil {
 		if err := d.checkBridge(ctx); err != nil {
 			return err

@@ -31,6 +31,7 @@ type Result struct {
 
 	Bridge BridgeResult
 
+	Traffic         map[string]int // requests by kind (see the Traffic* constants)
 	Faults          map[string]int // by kind (see the Fault* constants)
 	ProcessorStarts int
 	Kills           int
@@ -83,6 +84,15 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("seed", r.Seed)
 	row("setup / traffic / drain / total", fmt.Sprintf("%s / %s / %s / %s", r.SetupTime.Round(time.Second),
 		r.TrafficTime.Round(time.Second), r.DrainTime.Round(time.Second), r.Elapsed.Round(time.Second)))
+	section("traffic sent, by kind")
+	tkinds := make([]string, 0, len(r.Traffic))
+	for k := range r.Traffic {
+		tkinds = append(tkinds, k)
+	}
+	sort.Strings(tkinds)
+	for _, k := range tkinds {
+		row(k, r.Traffic[k])
+	}
 	section("events")
 	row("deposits sent (faucet)", r.DepositsSent)
 	row("deposits credited (incomes rows)", r.DepositsCredited)

@@ -117,6 +117,13 @@ type Options struct {
 	// BridgeUnknownGiveUp is the processor's BRIDGE_UNKNOWN_GIVE_UP [20s]:
 	// short, so the path that gives up on unknown payments is exercised.
 	BridgeUnknownGiveUp time.Duration
+	// BurstSize is the number of withdrawals submitted at once, with
+	// comments of mixed length up to 1000 bytes, once in the middle of the
+	// traffic; 0: no burst.
+	BurstSize int
+	// MasterchainEvery is how many ticks apart a withdrawal to a masterchain
+	// address is tried (the API must refuse it) [5].
+	MasterchainEvery int
 
 	// DatabaseURL, when set, is an existing empty database; the PostgreSQL
 	// restart fault is then skipped. Empty: a throwaway server (devdb).
@@ -163,6 +170,9 @@ func (o *Options) defaults() {
 	if o.BridgePerTick < 0 {
 		o.BridgePerTick = 0
 	}
+	if o.MasterchainEvery <= 0 {
+		o.MasterchainEvery = 5
+	}
 	if o.BridgeUnknownGiveUp <= 0 {
 		o.BridgeUnknownGiveUp = 20 * time.Second
 	}
@@ -195,7 +205,8 @@ type driver struct {
 	resMu    sync.Mutex
 	progress io.Writer
 
-	br            *bridgeState // nil without bridge traffic
+	br              *bridgeState // nil without bridge traffic
+	highloadTimeout time.Duration // the processor's HIGHLOAD_TIMEOUT
 	faultMu       sync.Mutex   // one processor or database fault at a time
 	drainDeadline time.Time
 
@@ -203,6 +214,7 @@ type driver struct {
 	deposits    []*deposit
 	withdrawals []*withdrawal
 	depAddrs    []*depositAddr
+	masterchain []*masterchainRequest
 	nextUser    int
 	nextW       int
 }
@@ -244,7 +256,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	start := time.Now()
 	d := &driver{opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x50a4)),
 		frng: rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa17)), progress: opts.Progress,
-		res: &Result{Seed: opts.Seed, Faults: map[string]int{}, FaultsEnabled: opts.Faults}}
+		res: &Result{Seed: opts.Seed, Faults: map[string]int{}, Traffic: map[string]int{}, FaultsEnabled: opts.Faults}}
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -321,6 +333,9 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		cleanups = append(cleanups, func() { _ = emu.Close(context.Background()) })
 	}
 	d.net, err = tonsim.Start(ctx, emu, emu.Contracts, tonsim.Options{BlockInterval: opts.BlockInterval, LiteAddr: "127.0.0.1:0",
+		// Two liteservers, both in the processor's TON_CONFIG, so one can lag
+		// (FaultLiteLag) while the other is current.
+		LiteServers: 2,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, fmt.Errorf("tonsim: %w", err)
@@ -388,6 +403,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		return nil, fmt.Errorf("hot wallet: %w", err)
 	}
 	d.hot = hw.Address()
+	d.highloadTimeout = cfg.HighloadTimeout
 	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	_, err = d.net.Faucet(fctx, d.hot, tlb.MustFromTON("100000").Nano(), false, "soak hot wallet")
 	cancel()
@@ -420,6 +436,16 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		}()
 	}
 
+	// The processing watchdog runs through the traffic and the drain.
+	var watch sync.WaitGroup
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		d.watchProcessing(wctx)
+	}()
+
 	// Traffic and faults.
 	trafficStart := time.Now()
 	d.runTraffic(ctx)
@@ -427,7 +453,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 
 	// Drain: faults off, processor up, everything settles.
 	drainStart := time.Now()
-	d.net.Faults.Clear()
+	d.net.ClearFaults()
 	d.hook.up()
 	if err := d.proc.waitReady(ctx, 60*time.Second); err != nil {
 		d.violation("processor does not come back after the faults: %v", err)
@@ -444,6 +470,8 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	d.res.DrainTime = time.Since(drainStart)
 	stopSettler()
 	settler.Wait()
+	stopWatch()
+	watch.Wait()
 	if !settled {
 		d.note("not everything settled within the drain timeout %s; the checks below say what", opts.DrainTimeout)
 	}
@@ -484,6 +512,7 @@ type withdrawal struct {
 	destText   string
 	bounceable bool
 	amount     *big.Int
+	comment    string   // "": "soak <query id>"
 	ids        [2]int64 // the id each submission got (0: none)
 	errs       []string
 }

@@ -105,8 +105,24 @@ func (d *driver) runTraffic(ctx context.Context) {
 	}
 	tick := time.NewTicker(d.opts.Tick)
 	defer tick.Stop()
+	burstAt := trafficEnd.Add(-d.opts.Duration / 2)
+	ticks := 0
 loop:
 	for {
+		ticks++
+		d.countTraffic(TrafficDeposit, d.opts.DepositsPerTick)
+		d.countTraffic(TrafficWithdrawal, d.opts.WithdrawalsPerTick)
+		if d.opts.BurstSize > 0 && !burstAt.IsZero() && time.Now().After(burstAt) {
+			burstAt = time.Time{}
+			d.burst(reqCtx, d.opts.BurstSize, &wg)
+		}
+		if ticks%d.opts.MasterchainEvery == 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.oneMasterchain(reqCtx)
+			}()
+		}
 		for range d.opts.DepositsPerTick {
 			wg.Add(1)
 			go func() {
@@ -143,7 +159,7 @@ loop:
 	if d.br != nil {
 		d.clearProviderFaults()
 	}
-	d.net.Faults.Clear()
+	d.net.ClearFaults()
 	d.hook.up()
 	d.logf("traffic stopped; waiting for requests in flight")
 	wg.Wait()
@@ -236,6 +252,9 @@ func (d *driver) newWithdrawal() *withdrawal {
 func (d *driver) submit(ctx context.Context, w *withdrawal, sub int) {
 	body := map[string]string{"user_id": withdrawUser, "query_id": w.queryID, "currency": "TON",
 		"amount": w.amount.String(), "destination": w.destText, "comment": "soak " + w.queryID}
+	if w.comment != "" {
+		body["comment"] = w.comment
+	}
 	var id int64
 	err := retry(ctx, func() (bool, error) {
 		st, out, raw, err := d.api.do(ctx, http.MethodPost, "/v1/withdrawal/send", body)
