@@ -87,12 +87,16 @@ fuzz: check-go assets
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
 	done
 
-# The fault and soak suite (internal/soak): tonsim + the processor (kill -9
-# and restarts) on a throwaway PostgreSQL (restarted), liteserver, block,
-# webhook and shard faults; checks the invariants against the chain and
-# prints a summary table. Default 10 minutes; e.g.
+# The fault and soak suite (internal/soak): tonsim (two liteservers) + the
+# processor (kill -9 and restarts) on a throwaway PostgreSQL (restarted);
+# TON and USDT deposits, withdrawals and sweeps, a cold wallet, a burst of
+# 1,000 withdrawals with comments up to 1000 bytes, a withdrawal above the
+# hot wallet balance, refused masterchain destinations, fiat bridge traffic;
+# liteserver (drop, stall, lost externals, lagging node), block, webhook and
+# shard faults; checks the invariants against the chain and prints a
+# summary table with every traffic and fault kind. Default 10 minutes; e.g.
 # make soak SOAK_FLAGS="-duration 30m -seed 42". `make test` runs a 45-s
-# version (TestSoakShort).
+# version (TestSoakShort, a burst of 100).
 SOAK_FLAGS ?=
 soak: check-go assets
 	$(GO) run ./cmd/soak $(SOAK_FLAGS)

@@ -62,7 +62,8 @@ func withCancel(ctx context.Context, stop context.CancelFunc) (context.Context, 
 	return ctx, func() { cancel(); stop() }
 }
 
-const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-wallet|new-seed|resume-withdrawals NOTE|takeover-bicycle ...|dev|help]
+const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-wallet|new-seed|resume-withdrawals NOTE|takeover-bicycle ...|
+                 withdrawal ...|withdrawals ...|operator ...|dev|help]
 
   serve    run the API and background workers (default); several replicas
            may share one database: each background job runs on the one
@@ -84,6 +85,21 @@ const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-w
            import its addresses, history, withdrawals and scan position;
            takeover-bicycle sweep-proxies|move-hot move its funds (README:
            Switching from bicycle: takeover runbook)
+  withdrawal approve|reject ID --operator NAME --reason TEXT
+           approve or reject a withdrawal awaiting approval (above
+           APPROVAL_THRESHOLDS); APPROVALS_REQUIRED distinct operators other
+           than its creator and last changer approve it (README: Withdrawal
+           controls)
+  withdrawals pause|resume CURRENCY --operator NAME --reason TEXT
+           stop or restart batching a currency's withdrawals (kill switch;
+           pause: approver or admin, resume: admin)
+  operator add|reset NAME --role viewer|approver|admin
+           create an operator or give it a new password, TOTP secret and
+           role; the password is read from OPERATOR_PASSWORD or the first
+           line of standard input, the TOTP secret printed once as an
+           otpauth:// URI
+  operator disable NAME [--reason TEXT]
+           disable an operator
   dev      start a local TON network, a throwaway database (unless
            DATABASE_URL is set) and the processor, seeded; prints the API
            token, URLs and curl lines. Ctrl-C cleans up.
@@ -170,6 +186,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	case "takeover-bicycle":
 		return takeoverBicycle(ctx, flags, getenv, stdout)
+	case "withdrawal":
+		return withdrawalCommand(ctx, flags, getenv, stdout)
+	case "withdrawals":
+		return withdrawalsCommand(ctx, flags, getenv, stdout)
+	case "operator":
+		return operatorCommand(ctx, flags, getenv, stdout)
 	case "dev":
 		return app.Dev(ctx, app.DevOptions{Getenv: getenv, Out: stdout})
 	case "help", "-h", "--help":

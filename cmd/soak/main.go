@@ -1,7 +1,9 @@
 // Command soak runs the fault and soak suite (internal/soak): tonsim and
-// the processor under a steady mix of deposits, duplicate-submitted
-// withdrawals, sweeps and fiat bridge payins and payouts at provider
-// simulators, with faults injected, for a fixed duration; then
+// the processor under a steady mix of TON and jetton deposits,
+// duplicate-submitted withdrawals, sweeps, cold wallet transfers, a burst of
+// withdrawals, a withdrawal above the hot wallet balance, refused masterchain
+// destinations and fiat bridge payins and payouts at provider simulators,
+// with faults injected, for a fixed duration; then
 // it checks the invariants against the chain, prints the summary table and
 // exits 1 on any violation (2 when the run itself could not be carried out).
 package main
@@ -24,6 +26,10 @@ func main() {
 	flag.DurationVar(&o.Tick, "tick", 2*time.Second, "traffic period")
 	flag.IntVar(&o.DepositsPerTick, "deposits", 2, "deposits per tick")
 	flag.IntVar(&o.WithdrawalsPerTick, "withdrawals", 3, "withdrawal requests per tick (each submitted twice)")
+	flag.IntVar(&o.JettonDepositsPerTick, "jetton-deposits", 1, "demo jetton (USDT) third-party deposits per tick")
+	flag.IntVar(&o.JettonWithdrawalsPerTick, "jetton-withdrawals", 1, "demo jetton (USDT) withdrawals per tick (each submitted twice)")
+	flag.IntVar(&o.BurstSize, "burst", 1000, "withdrawals submitted at once halfway through, comments up to 1000 bytes (0: none)")
+	flag.IntVar(&o.MasterchainEvery, "masterchain-every", 5, "ticks between withdrawals to a masterchain address (refused with 400)")
 	flag.BoolVar(&o.Faults, "faults", true, "inject faults")
 	flag.DurationVar(&o.FaultEvery, "fault-every", 8*time.Second, "mean time between faults")
 	flag.Int64Var(&o.Seed, "seed", 0, "random seed (0: from the clock; printed)")

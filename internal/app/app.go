@@ -204,6 +204,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		ceiling.masters[j.Symbol] = j.Master
 	}
 	requests, err := withdrawals.NewRequests(a.DB, withdrawals.RequestsConfig{HotWallet: a.Wallets.HotWalletAddress(), Limits: withdrawalLimits(cfg),
+		ApprovalThresholds: cfg.ApprovalThresholds, Network: cfg.Network,
 		Ceiling: ceiling.Ceiling, JettonMasters: ceiling.masters,
 		JettonWallet: func(ctx context.Context, master, owner *address.Address) (*address.Address, error) {
 			jw, err := a.Chain.JettonWalletAddress(ctx, master, owner)

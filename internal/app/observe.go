@@ -27,7 +27,7 @@ type queueCollector struct {
 
 func newQueueCollector(db *pgxpool.Pool, log *slog.Logger) *queueCollector {
 	return &queueCollector{db: db, log: log,
-		depth: prometheus.NewDesc("processor_withdrawal_queue", "Withdrawals waiting (pending) or in flight (processing).", []string{"state"}, nil),
+		depth: prometheus.NewDesc("processor_withdrawal_queue", "Withdrawals waiting for operators (awaiting_approval), waiting for a batch (pending) or in flight (processing).", []string{"state"}, nil),
 		age:   prometheus.NewDesc("processor_withdrawal_queue_oldest_age_seconds", "Age of the oldest pending withdrawal.", nil, nil)}
 }
 
@@ -38,17 +38,19 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth; c
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var pending, processing int64
+	var pending, processing, awaiting int64
 	var oldest float64
 	err := c.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'processing'),
-		coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'pending')), 0)
-		FROM withdrawals WHERE state IN ('pending', 'processing')`).Scan(&pending, &processing, &oldest)
+		coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'pending')), 0),
+		count(*) FILTER (WHERE state = 'awaiting_approval')
+		FROM withdrawals WHERE state IN ('pending', 'processing', 'awaiting_approval')`).Scan(&pending, &processing, &oldest, &awaiting)
 	if err != nil {
 		c.log.Warn("withdrawal queue metrics", "err", err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(pending), "pending")
 	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(processing), "processing")
+	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(awaiting), "awaiting_approval")
 	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, oldest)
 }
 

@@ -21,6 +21,7 @@ const (
 	EnvPublicURL         = "BRIDGE_PUBLIC_URL"
 	EnvReconcileInterval = "BRIDGE_RECONCILE_INTERVAL"
 	EnvUnknownGiveUp     = "BRIDGE_UNKNOWN_GIVE_UP"
+	EnvReversalWatch     = "BRIDGE_REVERSAL_WATCH"
 	EnvNemoSecret        = "BRIDGE_NEMO_SECRET"
 	EnvNemoCompanies     = "BRIDGE_NEMO_COMPANIES"
 	EnvNemoAmountFormat  = "BRIDGE_NEMO_AMOUNT_FORMAT"
@@ -30,6 +31,12 @@ const (
 const (
 	DefaultReconcileInterval = 30 * time.Second
 	DefaultUnknownGiveUp     = 24 * time.Hour
+	// DefaultReversalWatch: refunds and chargebacks mostly come within
+	// days of a success.
+	DefaultReversalWatch = 72 * time.Hour
+	// DefaultReversalMaxBackoff caps the wait between the polls of a
+	// watched succeeded payment.
+	DefaultReversalMaxBackoff = 4 * time.Hour
 )
 
 // Setting is a provider-specific configuration key a Driver declares; it is
@@ -122,7 +129,11 @@ type Config struct {
 	PublicURL         string
 	ReconcileInterval time.Duration
 	UnknownGiveUp     time.Duration
-	Nemo              NemoConfig
+	// ReversalWatch is how long succeeded payments are polled for a
+	// reversal (Reconciler.ReversalWatch: 0 = the default, negative =
+	// off; BRIDGE_REVERSAL_WATCH=0 gives -1).
+	ReversalWatch time.Duration
+	Nemo          NemoConfig
 }
 
 // fileConfig is the optional JSON file of BRIDGE_CONFIG_FILE.
@@ -178,6 +189,18 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	dur(EnvReconcileInterval, &cfg.ReconcileInterval)
 	dur(EnvUnknownGiveUp, &cfg.UnknownGiveUp)
+	cfg.ReversalWatch = DefaultReversalWatch
+	if v := strings.TrimSpace(getenv(EnvReversalWatch)); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			bad(EnvReversalWatch, "must be a duration such as 72h, or 0 to turn the watch off")
+		case d == 0:
+			cfg.ReversalWatch = -1 // off; 0 would mean the default
+		default:
+			cfg.ReversalWatch = d
+		}
+	}
 
 	names := map[string]bool{}
 	var order []string

@@ -14,6 +14,7 @@ var coreVars = []struct{ name, def, desc string }{
 	{EnvPublicURL, "", "Public base URL of this processor; provider callbacks go to it + /v1/bridge/callbacks/NAME."},
 	{EnvReconcileInterval, DefaultReconcileInterval.String(), "How often payments in an open or unknown state are asked about at their provider."},
 	{EnvUnknownGiveUp, DefaultUnknownGiveUp.String(), "Age after which an unknown payment (a create call whose outcome we never learned) is decided: failed if its provider definitely says it has no such payment; otherwise (no answer yet, e.g. Paykassma before its postback, or the status call failing) it stays unknown and is flagged needs_attention for a person (ERROR log, metric processor_bridge_payments_attention_total{reason=\"no_definite_answer\"}). Lack of news never fails a payment."},
+	{EnvReversalWatch, DefaultReversalWatch.String(), "How long after its success a payment of a provider whose status call reports reversals (payfield: refunded) is still polled, at growing intervals up to " + DefaultReversalMaxBackoff.String() + ", so a refund or chargeback whose callback was lost is still learned (status reversed, webhook event, exactly as from a callback). 0 turns the watch off."},
 	{EnvNemoSecret, "", "HMAC secret of Nemo.travel's counterparty-balance call; empty: the call is off. Secret: never logged."},
 	{EnvNemoCompanies, "", "Nemo company ids and the provider balances each sees, e.g. 1001=payfield:RUB,1002=payfield:RUB+highhelp:RUB."},
 	{EnvNemoAmountFormat, "major", "Amounts in Nemo answers: major (e.g. 12.50) or minor (1250)."},

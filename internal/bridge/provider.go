@@ -17,9 +17,13 @@
 // request under it is a conflict. A create call that times out or gets a
 // 5xx leaves the payment unknown; the Reconciler polls the provider's
 // status until it settles (never creating again), and also polls open
-// payments whose callbacks may have been lost. Only a definite answer ends
-// an unknown payment: a final status, or the provider's "no such payment"
-// (ErrNotFound) past UnknownGiveUp. Without one (ErrNoDefiniteAnswer, a
+// payments whose callbacks may have been lost. Succeeded payments of
+// providers whose status call reports reversals (ReversalReporter) are
+// polled, at growing intervals, for BRIDGE_REVERSAL_WATCH after their
+// success (migration 0016), so a refund or chargeback whose callback was
+// lost is still learned. Only a definite answer ends an unknown payment:
+// a final status, or the provider's "no such payment" (ErrNotFound) past
+// UnknownGiveUp. Without one (ErrNoDefiniteAnswer, a
 // failing status call) it stays unknown and, past UnknownGiveUp, is
 // flagged for a person (Record.Attention, needs_attention in the view, an
 // ERROR log and processor_bridge_payments_attention_total); the reconciler
@@ -207,6 +211,15 @@ type (
 	}
 	StatusGetter interface {
 		Status(ctx context.Context, kind Kind, reference string) (Result, error)
+	}
+	// ReversalReporter is a StatusGetter whose status call reports a
+	// reversal (refund, chargeback) of a succeeded payment as
+	// StatusReversed. Its succeeded payments are polled for a while
+	// (Reconciler.ReversalWatch): a lost reversal callback would
+	// otherwise leave them succeeded for good.
+	ReversalReporter interface {
+		StatusGetter
+		ReportsReversals() bool
 	}
 	BalanceGetter interface {
 		Balances(ctx context.Context) ([]Balance, error)

@@ -12,8 +12,12 @@ import (
 // Reconciler settles open payments by polling their providers' status:
 // payments whose create call's outcome is unknown, payments left in
 // created by a crash, and open payments whose callbacks may have been
-// lost. It never creates a payment again, and never fails one for lack of
-// news (see settle). Several reconcilers may run on one database: a
+// lost. It also watches succeeded payments of providers whose status call
+// reports reversals (ReversalReporter) for ReversalWatch after their
+// success: a refund or chargeback is otherwise learned only through a
+// callback, which may be lost, and the merchant would believe the money
+// arrived. It never creates a payment again, and never fails one for lack
+// of news (see settle). Several reconcilers may run on one database: a
 // payment is claimed with FOR UPDATE SKIP LOCKED and a lease before its
 // provider is asked.
 type Reconciler struct {
@@ -27,6 +31,14 @@ type Reconciler struct {
 	// MaxBackoff caps the wait between polls of one payment that does not
 	// change (default 30 minutes).
 	MaxBackoff time.Duration
+	// ReversalWatch is how long after its success a payment is polled
+	// for a reversal (default DefaultReversalWatch; negative: never).
+	ReversalWatch time.Duration
+	// ReversalMaxBackoff caps the growing wait between the polls of a
+	// watched succeeded payment (default DefaultReversalMaxBackoff), so
+	// a provider is not asked about every payment of the last days all
+	// the time.
+	ReversalMaxBackoff time.Duration
 }
 
 // Run reconciles until ctx ends; it returns nil then. Errors of one pass
@@ -60,6 +72,7 @@ type due struct {
 	status    Status
 	checks    int
 	createdAt time.Time
+	watched   bool // a succeeded payment polled for a reversal
 }
 
 // RunOnce polls every payment due now and returns how many changed status.
@@ -68,24 +81,31 @@ func (r *Reconciler) RunOnce(ctx context.Context) (changed int, err error) {
 	if batch <= 0 {
 		batch = 100
 	}
-	for {
-		items, err := r.claim(ctx, batch)
-		if err != nil {
-			return changed, err
-		}
-		for _, it := range items {
-			ok, err := r.settle(ctx, it)
+	// Open payments first: they are what merchants wait for.
+	for _, claim := range []func(context.Context, int) ([]due, error){r.claim, r.claimWatched} {
+		for {
+			items, err := claim(ctx, batch)
 			if err != nil {
-				r.Service.log.Warn("bridge: reconcile payment", "reference", it.ref, "provider", it.provider, "error", err)
+				return changed, err
 			}
-			if ok {
-				changed++
+			for _, it := range items {
+				ok, err := r.settle(ctx, it)
+				if err != nil {
+					r.Service.log.Warn("bridge: reconcile payment", "reference", it.ref, "provider", it.provider, "error", err)
+				}
+				if ok {
+					changed++
+				}
 			}
-		}
-		if len(items) < batch || ctx.Err() != nil {
-			return changed, ctx.Err()
+			if ctx.Err() != nil {
+				return changed, ctx.Err()
+			}
+			if len(items) < batch {
+				break
+			}
 		}
 	}
+	return changed, nil
 }
 
 // claim takes due open payments and pushes their next check forward by
@@ -116,6 +136,61 @@ func (r *Reconciler) claim(ctx context.Context, n int) ([]due, error) {
 	return out, nil
 }
 
+// claimWatched takes due succeeded payments under reversal watch and
+// pushes their next poll forward by a growing wait (capped by
+// ReversalMaxBackoff, never past the watch's end, so the last poll comes
+// when the watch ends). A payment claimed at or past the end of its watch
+// leaves the watch (reversal_watch_from = NULL): this is its last poll,
+// whatever it answers, so polls are bounded.
+func (r *Reconciler) claimWatched(ctx context.Context, n int) ([]due, error) {
+	rows, err := r.Service.pool.Query(ctx, `UPDATE bridge_payments p SET checks = p.checks + 1,
+		next_check_at = least(now() + least($2::bigint * power(2, least(p.checks + 1, 20)), $3::bigint) * interval '1 millisecond',
+			p.reversal_watch_from + $4::bigint * interval '1 millisecond'),
+		reversal_watch_from = CASE WHEN p.reversal_watch_from + $4::bigint * interval '1 millisecond' > now()
+			THEN p.reversal_watch_from END
+		FROM (SELECT id FROM bridge_payments
+		      WHERE status = 'succeeded' AND reversal_watch_from IS NOT NULL AND next_check_at <= now()
+		      ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED) d
+		WHERE p.id = d.id
+		RETURNING p.reference, p.kind, p.provider, p.status, p.checks, p.created_at`,
+		n, r.interval().Milliseconds(), r.reversalMaxBackoff().Milliseconds(), max(r.reversalWatch(), 0).Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("bridge: claim succeeded payments to watch: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
+		d := due{watched: true}
+		err := row.Scan(&d.ref, &d.kind, &d.provider, &d.status, &d.checks, &d.createdAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: claim succeeded payments to watch: %w", err)
+	}
+	return out, nil
+}
+
+// reversalWatch is ReversalWatch with its default; negative: no watch.
+func (r *Reconciler) reversalWatch() time.Duration {
+	if r.ReversalWatch == 0 {
+		return DefaultReversalWatch
+	}
+	return r.ReversalWatch
+}
+
+func (r *Reconciler) reversalMaxBackoff() time.Duration {
+	if r.ReversalMaxBackoff > 0 {
+		return r.ReversalMaxBackoff
+	}
+	return DefaultReversalMaxBackoff
+}
+
+// endWatch takes a succeeded payment out of the reversal watch.
+func (s *Service) endWatch(ctx context.Context, ref string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE bridge_payments SET reversal_watch_from = NULL WHERE reference = $1`, ref); err != nil {
+		return fmt.Errorf("bridge: end the reversal watch of %s: %w", ref, err)
+	}
+	return nil
+}
+
 func (r *Reconciler) interval() time.Duration {
 	if r.Interval > 0 {
 		return r.Interval
@@ -137,6 +212,17 @@ func (r *Reconciler) maxBackoff() time.Duration {
 // and past UnknownGiveUp flags it for a person.
 func (r *Reconciler) settle(ctx context.Context, d due) (bool, error) {
 	s := r.Service
+	if d.watched {
+		if r.reversalWatch() < 0 {
+			return false, nil // watch off: the claim just ended it
+		}
+		if _, ok := s.reg.Get(d.provider); ok && !s.reportsReversals(d.provider) {
+			// Asking would never tell a reversal (a payment watched by
+			// migration 0016's backfill). An unconfigured provider keeps
+			// its watch: it may be back before the watch ends.
+			return false, s.endWatch(ctx, d.ref)
+		}
+	}
 	age := time.Since(d.createdAt)
 	if d.status == StatusCreated && age < s.opts.CreatedGrace {
 		return false, nil // its create call is probably still running
@@ -204,6 +290,7 @@ func ReconcilerFor(s *Service, cfg *Config) *Reconciler {
 	r := &Reconciler{Service: s}
 	if cfg != nil {
 		r.Interval = cfg.ReconcileInterval
+		r.ReversalWatch = cfg.ReversalWatch
 	}
 	return r
 }

@@ -216,7 +216,7 @@ func (s *Service) Create(ctx context.Context, q CreateRequest) (rec Record, crea
 // apply is applyResult on the service's database, with the alert of a
 // recorded conflict (after its commit).
 func (s *Service) apply(ctx context.Context, ref, provider string, res Result, source string) (applied, error) {
-	a, err := applyResult(ctx, s.pool, ref, provider, res, source, s.opts.RecheckAfter)
+	a, err := applyResult(ctx, s.pool, ref, provider, res, source, s.opts.RecheckAfter, s.reportsReversals)
 	if err == nil && a.conflict {
 		s.opts.Metrics.attention.WithLabelValues(a.rec.Provider, AttentionConflict).Inc()
 		s.log.Error("bridge: provider reported a final status contradicting ours; a person must decide",
@@ -224,6 +224,17 @@ func (s *Service) apply(ctx context.Context, ref, provider string, res Result, s
 			"raw_status", res.RawStatus, "source", source)
 	}
 	return a, err
+}
+
+// reportsReversals reports whether provider's status call can report a
+// reversal: only then is polling a succeeded payment of any use.
+func (s *Service) reportsReversals(provider string) bool {
+	p, ok := s.reg.Get(provider)
+	if !ok {
+		return false
+	}
+	rr, ok := p.(ReversalReporter)
+	return ok && rr.ReportsReversals()
 }
 
 // Get returns the payment with reference ref, or ErrUnknownReference.

@@ -312,8 +312,10 @@ type applied struct {
 // bridge_payment_conflicts (once per reported status) with an attention
 // note and a webhook event "bridge:<ref>:conflict:<status>", in the same
 // transaction. nextCheck is when the reconciler should look again if
-// still open.
-func applyResult(ctx context.Context, db store.Beginner, ref, provider string, res Result, source string, nextCheck time.Duration) (a applied, err error) {
+// still open, or, for a payment that succeeds and that watch says (of its
+// provider) may still be reversed, when its reversal watch polls first.
+func applyResult(ctx context.Context, db store.Beginner, ref, provider string, res Result, source string, nextCheck time.Duration,
+	watch func(provider string) bool) (a applied, err error) {
 	err = store.InTx(ctx, db, func(tx pgx.Tx) error {
 		a = applied{}
 		rec, err := scanRecord(tx.QueryRow(ctx, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1 FOR UPDATE`, ref))
@@ -342,16 +344,21 @@ func applyResult(ctx context.Context, db store.Beginner, ref, provider string, r
 			a.rec, a.conflict, err = recordConflict(ctx, tx, rec, res, settled, source)
 			return err
 		}
+		// A success starts the reversal watch (the reconciler keeps asking
+		// the provider, as a reversal callback may be lost); any other
+		// status ends it.
+		watched := res.Status == StatusSucceeded && watch != nil && watch(rec.Provider)
 		a.rec, err = scanRecord(tx.QueryRow(ctx, `WITH up AS (UPDATE bridge_payments SET status = $2, raw_status = $3,
 			provider_id = CASE WHEN $4 = '' THEN provider_id ELSE $4 END,
 			redirect_url = CASE WHEN $5 = '' THEN redirect_url ELSE $5 END,
 			settled_amount = coalesce($6, settled_amount), reason = $7, attention = '', checks = 0,
-			next_check_at = now() + $8 * interval '1 millisecond'
+			next_check_at = now() + $8 * interval '1 millisecond',
+			reversal_watch_from = CASE WHEN $10 THEN now() END
 			WHERE id = $1 RETURNING *),
 			h AS (INSERT INTO bridge_payment_events (payment_id, status, raw_status, source, reason)
 			      SELECT id, status, raw_status, $9, reason FROM up)
 			SELECT `+recordCols("up")+` FROM up`,
-			rec.ID, res.Status, res.RawStatus, res.ProviderID, res.RedirectURL, settled, res.Reason, nextCheck.Milliseconds(), source))
+			rec.ID, res.Status, res.RawStatus, res.ProviderID, res.RedirectURL, settled, res.Reason, nextCheck.Milliseconds(), source, watched))
 		if err != nil {
 			return fmt.Errorf("bridge: update payment %s: %w", ref, err)
 		}

@@ -127,6 +127,12 @@ type Config struct {
 	// WithdrawalLimits are optional limits by currency (TON or a
 	// configured jetton symbol).
 	WithdrawalLimits map[string]WithdrawalLimit
+	// ApprovalThresholds are amounts by currency above which a withdrawal
+	// waits for operators' approval; nil: none.
+	ApprovalThresholds map[string]*big.Int
+	// ApprovalsRequired is how many distinct operators approve such a
+	// withdrawal (1..10).
+	ApprovalsRequired int
 	// APICompat is the HTTP API's compatibility profile; CompatNone
 	// serves this processor's own API.
 	APICompat APICompat
@@ -231,6 +237,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.WithdrawalBatchInterval = l.duration(EnvWithdrawalBatchInterval)
 	c.HighloadTimeout = l.highloadTimeout()
 	c.WithdrawalLimits = l.withdrawalLimits(c.Jettons)
+	c.ApprovalThresholds = l.approvalThresholds(c.Jettons)
+	c.ApprovalsRequired = l.approvalsRequired()
 	c.APICompat = l.apiCompat()
 	c.BicycleWebhookURL, c.BicycleWebhookToken = l.bicycleWebhook(c.APICompat)
 	c.RabbitMQ = l.rabbitMQ(c.APICompat)
@@ -251,6 +259,19 @@ func LoadDatabaseURL(getenv func(string) string) (string, error) {
 		return "", &ValidationError{Problems: l.problems}
 	}
 	return u.Reveal(), nil
+}
+
+// LoadControls reads what the operator commands (processor withdrawal
+// approve|reject, withdrawals pause|resume) need besides DATABASE_URL:
+// TON_NETWORK (addresses in webhook events) and APPROVALS_REQUIRED.
+func LoadControls(getenv func(string) string) (Network, int, error) {
+	l := newLoader(getenv)
+	n := l.network()
+	k := l.approvalsRequired()
+	if len(l.problems) > 0 {
+		return "", 0, &ValidationError{Problems: l.problems}
+	}
+	return n, k, nil
 }
 
 // LoadKeys reads only what names the processor's wallets (TON_NETWORK,
@@ -874,6 +895,52 @@ func (l *loader) withdrawalLimits(jettons []Jetton) map[string]WithdrawalLimit {
 		}
 	}
 	return out
+}
+
+func (l *loader) approvalThresholds(jettons []Jetton) map[string]*big.Int {
+	v := l.get(EnvApprovalThresholds)
+	if v == "" {
+		return nil
+	}
+	known := map[string]bool{TONSymbol: true}
+	for _, j := range jettons {
+		known[j.Symbol] = true
+	}
+	out := map[string]*big.Int{}
+	for i, entry := range strings.Split(v, ",") {
+		n := i + 1
+		sym, amount, ok := strings.Cut(strings.TrimSpace(entry), ":")
+		sym = strings.TrimSpace(sym)
+		if !ok {
+			l.problemf(EnvApprovalThresholds, "entry %d %s must be SYMBOL:AMOUNT", n, l.quote(EnvApprovalThresholds, entry))
+			continue
+		}
+		if !known[sym] {
+			l.problemf(EnvApprovalThresholds, "entry %d: %s is neither TON nor a symbol from JETTONS", n, l.quote(EnvApprovalThresholds, sym))
+			continue
+		}
+		if _, dup := out[sym]; dup {
+			l.problemf(EnvApprovalThresholds, "entry %d: %s is listed twice", n, sym)
+			continue
+		}
+		amt, err := money.Parse(strings.TrimSpace(amount))
+		if err != nil {
+			l.problemf(EnvApprovalThresholds, "entry %d (%s): %v", n, sym, err)
+			continue
+		}
+		out[sym] = amt
+	}
+	return out
+}
+
+func (l *loader) approvalsRequired() int {
+	v := l.get(EnvApprovalsRequired)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10 {
+		l.problemf(EnvApprovalsRequired, "must be a whole number from 1 to 10, not %s", l.quote(EnvApprovalsRequired, v))
+		return 1
+	}
+	return n
 }
 
 func (l *loader) amount(name string, parse func(string) (*big.Int, error)) *big.Int {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -673,7 +674,8 @@ func TestVariablesDocumentEverything(t *testing.T) {
 		"COLD_WALLET", "HOT_WALLET_MIN_BALANCE", "HOT_WALLET_MAX_BALANCE", "HOT_WALLET_RESIDUAL",
 		"INCOME_COUNTING_SIDE", "LOG_FORMAT", "LOG_LEVEL", "SCANNER_START_BLOCK", "WITHDRAWAL_BATCH_INTERVAL", "HIGHLOAD_TIMEOUT",
 		"API_TOKENS_FILE", "API_RATE_LIMIT", "API_RATE_BURST", "TLS_CERT_FILE", "TLS_KEY_FILE", "WITHDRAWAL_LIMITS", "API_COMPAT",
-		"WEBHOOK_ENDPOINT", "WEBHOOK_TOKEN", "RABBITMQ_URL", "RABBITMQ_EXCHANGE", "RABBITMQ_QUEUE"}
+		"WEBHOOK_ENDPOINT", "WEBHOOK_TOKEN", "RABBITMQ_URL", "RABBITMQ_EXCHANGE", "RABBITMQ_QUEUE",
+		"APPROVAL_THRESHOLDS", "APPROVALS_REQUIRED"}
 	for _, name := range want {
 		if !seen[name] {
 			t.Errorf("%s is not documented", name)
@@ -785,6 +787,44 @@ func TestWithdrawalLimits(t *testing.T) {
 		_, err := config.Load(getenv(env))
 		if got := problemVars(t, err); len(got) != 1 || got[0] != "WITHDRAWAL_LIMITS" || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want a WITHDRAWAL_LIMITS problem mentioning %q", bad.value, err, bad.want)
+		}
+	}
+}
+
+func TestApprovalThresholds(t *testing.T) {
+	t.Parallel()
+	env := baseEnv()
+	env["TON_NETWORK"] = "testnet"
+	env["TON_CONFIG"] = "https://cdn.example/testnet.json"
+	env["JETTONS"] = "USDT:" + friendly(t, true, 9) + ":0"
+	cfg, err := config.Load(getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ApprovalThresholds != nil || cfg.ApprovalsRequired != 1 {
+		t.Fatalf("defaults: %v %d", cfg.ApprovalThresholds, cfg.ApprovalsRequired)
+	}
+	env["APPROVAL_THRESHOLDS"] = "TON:100000000000, USDT:1000000000"
+	env["APPROVALS_REQUIRED"] = "2"
+	if cfg, err = config.Load(getenv(env)); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ApprovalThresholds["TON"].String() != "100000000000" || cfg.ApprovalThresholds["USDT"].String() != "1000000000" || cfg.ApprovalsRequired != 2 {
+		t.Fatalf("thresholds %v, approvals %d", cfg.ApprovalThresholds, cfg.ApprovalsRequired)
+	}
+	for _, bad := range []struct{ name, value, want string }{
+		{"APPROVAL_THRESHOLDS", "TON", "must be SYMBOL:AMOUNT"},
+		{"APPROVAL_THRESHOLDS", "BTC:1", "neither TON nor a symbol from JETTONS"},
+		{"APPROVAL_THRESHOLDS", "TON:1,TON:2", "listed twice"},
+		{"APPROVAL_THRESHOLDS", "TON:-1", "TON"},
+		{"APPROVALS_REQUIRED", "0", "1 to 10"},
+		{"APPROVALS_REQUIRED", "x", "1 to 10"},
+	} {
+		env := maps.Clone(env)
+		env[bad.name] = bad.value
+		_, err := config.Load(getenv(env))
+		if got := problemVars(t, err); len(got) != 1 || got[0] != bad.name || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s=%q: %v, want a problem mentioning %q", bad.name, bad.value, err, bad.want)
 		}
 	}
 }

@@ -53,6 +53,8 @@ const (
 	EnvTLSKeyFile              = "TLS_KEY_FILE"
 	EnvWithdrawalLimits        = "WITHDRAWAL_LIMITS"
 	EnvAPICompat               = "API_COMPAT"
+	EnvApprovalThresholds      = "APPROVAL_THRESHOLDS"
+	EnvApprovalsRequired       = "APPROVALS_REQUIRED"
 )
 
 // Public global config URLs used when TON_CONFIG is not set.
@@ -124,6 +126,10 @@ var variables = []Var{
 		Description: "How often queued withdrawals are packed into one hot wallet message."},
 	{Name: EnvWithdrawalLimits,
 		Description: "Optional per-currency limits in base units: SYMBOL:MAX_PER_WITHDRAWAL:MAX_PER_DAY[,...]; an empty field is no limit, e.g. TON:100000000000:1000000000000,USDT::5000000000. The daily limit covers all withdrawals of the currency accepted in the last 24 hours, failed ones not counted; requests above a limit get 400."},
+	{Name: EnvApprovalThresholds,
+		Description: "Optional per-currency approval thresholds in base units: SYMBOL:AMOUNT[,...], e.g. TON:100000000000,USDT:1000000000. A withdrawal above its currency's threshold is stored awaiting_approval and is not paid until APPROVALS_REQUIRED operators approve it (README, Withdrawal controls). Empty: no approvals."},
+	{Name: EnvApprovalsRequired, Default: "1",
+		Description: "Distinct operators (role approver or admin) that must approve a withdrawal above APPROVAL_THRESHOLDS, 1 to 10."},
 	{Name: EnvHighloadTimeout, Default: "60s",
 		Description: "Highload wallet v3 message timeout, whole seconds between 6s and 4194303s. Part of the hot wallet's initial data: changing it changes the hot wallet address."},
 	{Name: EnvAPITokensFile,

@@ -50,6 +50,11 @@ type withdrawalRequest struct {
 	BinaryComment string `json:"binary_comment"`
 }
 
+type cancelWithdrawalRequest struct {
+	ID     int64  `json:"id"`
+	Reason string `json:"reason"`
+}
+
 type serviceTONRequest struct {
 	From string `json:"from"`
 }
@@ -409,6 +414,30 @@ func (s *server) withdrawalStatus(c echo.Context) error {
 		out.Reason = st.Reason
 	}
 	return writeJSON(c, http.StatusOK, out)
+}
+
+// cancelWithdrawal fails a withdrawal not yet in a batch (pending or
+// awaiting_approval); 409 once a batch holds it or it is final.
+func (s *server) cancelWithdrawal(c echo.Context) error {
+	var body cancelWithdrawalRequest
+	if err := decodeBody(c, &body, s.bicycle); err != nil {
+		return err
+	}
+	if body.ID < 1 {
+		return apierr.BadRequest("id must be a withdrawal ID (a positive integer)")
+	}
+	if strings.TrimSpace(body.Reason) == "" {
+		return apierr.BadRequest("reason is required")
+	}
+	actor := "api"
+	if name, ok := c.Get(keyTokenName).(string); ok && name != "" {
+		actor = "api:" + name
+	}
+	st, err := s.opts.Withdrawals.Cancel(c.Request().Context(), body.ID, actor, body.Reason)
+	if err != nil {
+		return fmt.Errorf("cancel withdrawal: %w", err)
+	}
+	return writeJSON(c, http.StatusOK, withdrawalStatusResponse{UserID: st.UserID, QueryID: st.QueryID, Status: string(st.Status), Reason: st.Reason})
 }
 
 func (s *server) serviceTON(c echo.Context) error {

@@ -102,6 +102,10 @@ type Withdrawals interface {
 	// QueueTotals returns the sums of processing and pending withdrawals
 	// of currency.
 	QueueTotals(ctx context.Context, currency string) (processing, pending *big.Int, err error)
+	// Cancel fails a pending or awaiting_approval withdrawal with the
+	// reason "cancelled: <reason>"; one in a batch or final is an
+	// apierr.ErrConflict error. actor is recorded in the audit log.
+	Cancel(ctx context.Context, id int64, actor, reason string) (withdrawals.RequestStatus, error)
 }
 
 // Sync reports whether the scanner is in sync; blockscanner.ReadModel

@@ -31,6 +31,7 @@ var specQuery = map[string][]string{
 	"GET /v1/deposit/income":             {"tx_hash"},
 	"POST /v1/withdrawal/send":           {},
 	"GET /v1/withdrawal/status":          {"id"},
+	"POST /v1/withdrawal/cancel":         {},
 	"POST /v1/withdrawal/service/ton":    {},
 	"POST /v1/withdrawal/service/jetton": {},
 	"GET /v1/withdrawal/service/status":  {"memo"},
@@ -47,6 +48,7 @@ var specQuery = map[string][]string{
 var specBody = map[string][]string{
 	"POST /v1/address/new":               {"user_id", "currency"},
 	"POST /v1/withdrawal/send":           {"user_id", "query_id", "currency", "amount", "destination", "comment?", "binary_comment?"},
+	"POST /v1/withdrawal/cancel":         {"id", "reason"},
 	"POST /v1/withdrawal/service/ton":    {"from"},
 	"POST /v1/withdrawal/service/jetton": {"owner", "jetton_master"},
 }
@@ -60,6 +62,7 @@ var responseTypes = map[string]any{
 	"GET /v1/deposit/income":             incomeByTxResponse{},
 	"POST /v1/withdrawal/send":           withdrawalResponse{},
 	"GET /v1/withdrawal/status":          withdrawalStatusResponse{},
+	"POST /v1/withdrawal/cancel":         withdrawalStatusResponse{},
 	"POST /v1/withdrawal/service/ton":    memoResponse{},
 	"POST /v1/withdrawal/service/jetton": memoResponse{},
 	"GET /v1/withdrawal/service/status":  serviceStatusResponse{},

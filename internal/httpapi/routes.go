@@ -30,6 +30,7 @@ var routeTable = []route{
 	{http.MethodGet, "/v1/deposit/income", true, []string{"tx_hash"}, nil, (*server).incomeByTx},
 	{http.MethodPost, "/v1/withdrawal/send", true, nil, withdrawalRequest{}, (*server).sendWithdrawal},
 	{http.MethodGet, "/v1/withdrawal/status", true, []string{"id"}, nil, (*server).withdrawalStatus},
+	{http.MethodPost, "/v1/withdrawal/cancel", true, nil, cancelWithdrawalRequest{}, (*server).cancelWithdrawal},
 	{http.MethodPost, "/v1/withdrawal/service/ton", true, nil, serviceTONRequest{}, (*server).serviceTON},
 	{http.MethodPost, "/v1/withdrawal/service/jetton", true, nil, serviceJettonRequest{}, (*server).serviceJetton},
 	{http.MethodGet, "/v1/withdrawal/service/status", true, []string{"memo"}, nil, (*server).serviceStatus},

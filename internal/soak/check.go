@@ -55,13 +55,32 @@ func (d *driver) unsettled(ctx context.Context) (string, error) {
 		hashes[i] = dep.txHash
 	}
 	d.mu.Unlock()
-	var uncredited, open, sweeps, outbox int
+	jhashes := map[string][]byte{}
+	d.mu.Lock()
+	for _, dep := range d.jettonDeps {
+		for _, h := range dep.hashes {
+			jhashes[string(h)] = h
+		}
+	}
+	njd := len(d.jettonDeps)
+	d.mu.Unlock()
+	jlist := make([][]byte, 0, len(jhashes))
+	for _, h := range jhashes {
+		jlist = append(jlist, h)
+	}
+	var jcredited int
+	if err := d.db.QueryRow(qctx, `SELECT count(*) FROM incomes WHERE tx_hash = ANY($1)`, jlist).Scan(&jcredited); err != nil {
+		return "", fmt.Errorf("drain query: %w", err)
+	}
+	var uncredited, open, sweeps, outbox, cold, batches int
 	err := d.db.QueryRow(qctx, `SELECT
 		(SELECT count(*) FROM unnest($1::bytea[]) h WHERE NOT EXISTS (SELECT 1 FROM incomes i WHERE i.tx_hash = h)),
 		(SELECT count(*) FROM withdrawals WHERE state IN ('pending', 'processing')),
 		(SELECT count(*) FROM sweeps WHERE state IN ('pending', 'topping_up', 'sent')),
-		(SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND given_up_at IS NULL)`, hashes).
-		Scan(&uncredited, &open, &sweeps, &outbox)
+		(SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND given_up_at IS NULL),
+		(SELECT count(*) FROM cold_transfers WHERE state IN ('pending', 'processing')),
+		(SELECT count(*) FROM hot_batches WHERE state = 'sent')`, hashes).
+		Scan(&uncredited, &open, &sweeps, &outbox, &cold, &batches)
 	if err != nil {
 		return "", fmt.Errorf("drain query: %w", err)
 	}
@@ -85,8 +104,9 @@ func (d *driver) unsettled(ctx context.Context) (string, error) {
 	for _, p := range []struct {
 		n    int
 		what string
-	}{{uncredited, "deposits not credited"}, {open, "withdrawals not final"}, {sweeps, "sweeps in flight"},
-		{outbox, "outbox events not delivered"}, {unseen, "events not seen by the receiver"}} {
+	}{{uncredited, "deposits not credited"}, {njd - jcredited, "jetton deposits not credited"},
+		{open, "withdrawals not final"}, {sweeps, "sweeps in flight"}, {outbox, "outbox events not delivered"},
+		{cold, "cold transfers open"}, {batches, "hot batches in flight"}, {unseen, "events not seen by the receiver"}} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
 		}
@@ -120,6 +140,7 @@ type flow struct {
 	out     []*big.Int // hot wallet -> address
 	in      []*big.Int // address -> hot wallet, not bounced
 	bounced []*big.Int // address -> hot wallet, bounced back
+	comment []string   // text comments of out
 }
 
 func sum(list []*big.Int) *big.Int {
@@ -175,6 +196,7 @@ func (d *driver) hotFlows() (map[string]*flow, int, error) {
 			}
 			f := get(out.DstAddr)
 			f.out = append(f.out, out.Amount.Nano())
+			f.comment = append(f.comment, out.Comment())
 		}
 	}
 	return flows, len(refs), nil
@@ -213,7 +235,7 @@ func (d *driver) check(ctx context.Context) error {
 	}
 	incomes := map[string][]income{}
 	rows, err := d.db.Query(ctx, `SELECT i.tx_hash, i.amount::text, dw.workchain, dw.address
-		FROM incomes i JOIN deposit_wallets dw ON dw.id = i.deposit_wallet_id`)
+		FROM incomes i JOIN deposit_wallets dw ON dw.id = i.deposit_wallet_id WHERE i.currency = 'TON'`)
 	if err != nil {
 		return fmt.Errorf("incomes: %w", err)
 	}
@@ -261,7 +283,7 @@ func (d *driver) check(ctx context.Context) error {
 		reason string
 	}
 	dbw := map[string]wrow{}
-	rows, err = d.db.Query(ctx, `SELECT id, user_id, query_id, state, amount::text, tx_hash IS NOT NULL, coalesce(fail_reason, '') FROM withdrawals`)
+	rows, err = d.db.Query(ctx, `SELECT id, user_id, query_id, state, amount::text, tx_hash IS NOT NULL, coalesce(fail_reason, '') FROM withdrawals WHERE currency = 'TON'`)
 	if err != nil {
 		return fmt.Errorf("withdrawals: %w", err)
 	}
@@ -346,6 +368,15 @@ func (d *driver) check(ctx context.Context) error {
 			if !row.hasTx {
 				d.violation("withdrawal %s processed without tx_hash", w.queryID)
 			}
+			// Burst comments run up to 1000 bytes, over several cells.
+			want := w.comment
+			if want == "" {
+				want = "soak " + w.queryID
+			}
+			if len(f.comment) == 1 && f.comment[0] != want {
+				d.violation("withdrawal %s paid with a %d-byte comment %.40q..., requested %d bytes %.40q...",
+					w.queryID, len(f.comment[0]), f.comment[0], len(want), want)
+			}
 		case "failed":
 			r.WithdrawalsFailed++
 			if row.reason == "" {
@@ -373,6 +404,22 @@ func (d *driver) check(ctx context.Context) error {
 	if processedSum.Cmp(reachedSum) != 0 {
 		d.violation("hot wallet paid %s that stayed at destinations, processed withdrawals total %s", reachedSum, processedSum)
 	}
+	if err := d.checkCold(ctx, flows); err != nil {
+		return err
+	}
+	destinations[d.cold.StringRaw()] = true
+	// Jetton payouts go through the hot wallet's jetton wallet, and jetton
+	// sweeps get their gas from the hot wallet (top-ups to the owners).
+	hotJW, err := d.net.JettonWallet(ctx, d.jetton, d.hot)
+	if err != nil {
+		return fmt.Errorf("hot jetton wallet: %w", err)
+	}
+	destinations[hotJW.StringRaw()] = true
+	d.mu.Lock()
+	for _, dep := range d.jettonDeps {
+		destinations[dep.owner.StringRaw()] = true
+	}
+	d.mu.Unlock()
 	for key, f := range flows {
 		if len(f.out) > 0 && !destinations[key] {
 			d.violation("hot wallet sent %s to %s, which is no withdrawal destination", sum(f.out), key)
@@ -387,7 +434,7 @@ func (d *driver) check(ctx context.Context) error {
 	}
 	sweeps := map[string]*sweepAgg{}
 	rows, err = d.db.Query(ctx, `SELECT dw.workchain, dw.address, s.state, coalesce(s.received_amount, 0)::text
-		FROM sweeps s JOIN deposit_wallets dw ON dw.id = s.deposit_wallet_id`)
+		FROM sweeps s JOIN deposit_wallets dw ON dw.id = s.deposit_wallet_id WHERE s.currency = 'TON'`)
 	if err != nil {
 		return fmt.Errorf("sweeps: %w", err)
 	}
@@ -485,6 +532,13 @@ func (d *driver) check(ctx context.Context) error {
 		if o, ok := outbox[id]; !ok || o.topic != "deposit" {
 			d.violation("credited deposit has no %s event", id)
 		}
+	}
+	seenIDs := map[string]bool{}
+	for id := range outbox {
+		seenIDs[id] = true
+	}
+	if err := d.checkJettons(ctx, seenIDs, finals); err != nil {
+		return err
 	}
 	for id, state := range finals {
 		other := map[string]string{"processed": "failed", "failed": "processed"}[state]

@@ -19,6 +19,7 @@ const (
 	FaultWebhookDown   = "webhook receiver outage"
 	FaultShardSplit    = "shard split"
 	FaultShardMerge    = "shard merge"
+	FaultLiteLag       = "liteserver lagging"
 )
 
 // faultLoop injects a fault about every FaultEvery until ctx ends. The
@@ -27,7 +28,7 @@ const (
 // per round of the deck, so even a short run sees all of them.
 func (d *driver) faultLoop(ctx context.Context) {
 	kinds := []string{FaultKill9, FaultKill9, FaultLiteDrop, FaultLiteStall, FaultLoseExternals, FaultBlockPause,
-		FaultWebhookDown, FaultShardSplit, FaultShardMerge}
+		FaultWebhookDown, FaultShardSplit, FaultShardMerge, FaultLiteLag}
 	if d.dbsrv != nil {
 		kinds = append(kinds, FaultPGRestart)
 	}
@@ -98,6 +99,18 @@ func (d *driver) inject(ctx context.Context, kind string) {
 		}
 		d.counted(kind)
 		d.logf("fault: %s for %s", kind, dur.Round(time.Millisecond))
+	case FaultLiteLag:
+		// One of the two nodes falls 3..30 blocks behind for a while: the
+		// processor's pool still reaches it, and it answers from stale state.
+		node, blocks := d.fIntn(len(d.net.Nodes)), 3+d.fIntn(28)
+		dur := d.randDur(4*time.Second, 10*time.Second)
+		if err := d.net.SetLag(node, blocks); err != nil {
+			d.note("%s: %v", kind, err)
+			return
+		}
+		time.AfterFunc(dur, func() { _ = d.net.SetLag(node, 0) })
+		d.counted(kind)
+		d.logf("fault: %s: node %d %d blocks behind for %s", kind, node, blocks, dur.Round(time.Millisecond))
 	case FaultBlockPause:
 		dur := d.randDur(2*time.Second, 5*time.Second)
 		d.net.PauseBlocks(dur)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ const (
 	TrafficWithdrawal  = "withdrawal (TON, submitted twice)"
 	TrafficMasterchain = "withdrawal to the masterchain (refused)"
 	TrafficBurst       = "withdrawal in a burst (comment up to 1000 bytes)"
+	TrafficBridge      = "fiat bridge payment"
 )
 
 // processingMargin is how long past HIGHLOAD_TIMEOUT a withdrawal may stay
@@ -70,7 +72,11 @@ func (d *driver) oneMasterchain(ctx context.Context) {
 	d.countTraffic(TrafficMasterchain, 1)
 	d.mu.Lock()
 	d.masterchain = append(d.masterchain, m)
+	first := len(d.masterchain) == 1
 	d.mu.Unlock()
+	if first {
+		d.logf("withdrawal to the masterchain %s answered %d %s", body["destination"], m.status, strings.TrimSpace(m.raw))
+	}
 }
 
 // burstComment is a text comment of a random length in [0, 1000] bytes,
@@ -257,6 +263,150 @@ func (d *driver) checkReserves(ctx context.Context) error {
 	}
 	for _, s := range over {
 		d.violation("at the end: %s", s)
+	}
+	return nil
+}
+
+// Hot wallet funding and the cold wallet: the hot wallet starts with
+// hotFunding and keeps at most coldMax (HOT_WALLET_MAX_BALANCE), the excess
+// above coldResidual going to the cold wallet; periodic faucet top-ups push
+// it over. The oversized withdrawal asks for more than the hot wallet holds
+// and can only be paid after a large top-up.
+const (
+	hotFunding   = 1000_000_000_000 // 1000 TON
+	coldMax      = 1030_000_000_000
+	coldResidual = 1000_000_000_000
+	topUpAmount  = 40_000_000_000   // every topUpEvery ticks
+	topUpEvery   = 5                // ticks
+	oversized    = 1100_000_000_000 // more than hotFunding
+	bigTopUp     = 300_000_000_000  // makes the oversized withdrawal payable
+	// coldStorageSlack is the most storage fee the uninitialized cold
+	// account may have paid over a run.
+	coldStorageSlack = 1_000_000
+)
+
+const (
+	TrafficTopUp     = "hot wallet top-up (faucet)"
+	TrafficOversized = "withdrawal above the hot wallet balance"
+)
+
+// coldAddr is the run's cold wallet: a fresh account, sent to
+// non-bounceable (it is never deployed).
+func coldAddr(seed int64) *address.Address {
+	h := sha256.Sum256([]byte(fmt.Sprint("soak-cold-", seed)))
+	return address.NewAddress(0, 0, h[:])
+}
+
+// topUp sends amount from the faucet to the hot wallet.
+func (d *driver) topUp(ctx context.Context, amount int64) {
+	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := d.net.Faucet(fctx, d.hot, big.NewInt(amount), false, "soak hot wallet top-up"); err != nil {
+		d.note("hot wallet top-up: %v", err)
+		return
+	}
+	d.countTraffic(TrafficTopUp, 1)
+}
+
+// oneOversized submits a withdrawal larger than the hot wallet's balance,
+// checks for a while that it stays pending (nothing is paid, no batch), then
+// tops the hot wallet up so it can be paid; the final checks see it
+// processed like any other.
+func (d *driver) oneOversized(ctx context.Context, wait time.Duration) {
+	w := d.newWithdrawal()
+	w.amount, w.bounceable = big.NewInt(oversized), false
+	w.destText = tonaddr.Format(w.dest, config.Testnet, false)
+	w.comment = "soak oversized " + w.queryID
+	var sub sync.WaitGroup
+	for i := range 2 {
+		sub.Add(1)
+		go func() {
+			defer sub.Done()
+			d.submit(ctx, w, i)
+		}()
+	}
+	sub.Wait()
+	d.countTraffic(TrafficOversized, 1)
+	d.logf("withdrawal %s of %d nanoton, more than the hot wallet holds", w.queryID, oversized)
+	bal, err := d.balance(d.hot)
+	if err == nil && bal.Cmp(w.amount) >= 0 {
+		d.note("oversized withdrawal %s: the hot wallet already held %s", w.queryID, bal)
+	}
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		var state string
+		var batch *int64
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := d.db.QueryRow(qctx, `SELECT state, batch_id FROM withdrawals WHERE query_id = $1 AND user_id = $2`, w.queryID, withdrawUser).
+			Scan(&state, &batch)
+		cancel()
+		if err != nil {
+			continue // PostgreSQL may be restarting
+		}
+		if state != "pending" {
+			bal, err := d.balance(d.hot)
+			if err != nil || bal.Cmp(w.amount) >= 0 {
+				break // sweeps and top-ups made it payable
+			}
+			d.violation("withdrawal %s of %d nanoton is %s (batch %v) before the hot wallet could cover it (balance %s)",
+				w.queryID, oversized, state, batch, bal)
+			break
+		}
+	}
+	d.topUp(ctx, bigTopUp)
+}
+
+// checkCold: the hot wallet sent the cold wallet exactly its processed cold
+// transfers, each once, and the cold wallet holds them.
+func (d *driver) checkCold(ctx context.Context, flows map[string]*flow) error {
+	rows, err := d.db.Query(ctx, `SELECT state, amount::text FROM cold_transfers`)
+	if err != nil {
+		return fmt.Errorf("cold transfers: %w", err)
+	}
+	defer rows.Close()
+	processed := new(big.Int)
+	n := 0
+	for rows.Next() {
+		var state, amt string
+		if err := rows.Scan(&state, &amt); err != nil {
+			return fmt.Errorf("cold transfers: %w", err)
+		}
+		v, ok := new(big.Int).SetString(amt, 10)
+		if !ok {
+			return fmt.Errorf("cold transfer amount %q", amt)
+		}
+		switch state {
+		case "processed":
+			n++
+			processed.Add(processed, v)
+		case "failed":
+			d.res.ColdFailed++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cold transfers: %w", err)
+	}
+	d.res.ColdProcessed, d.res.ColdAmount = n, processed.String()
+	var out []*big.Int
+	if f := flows[d.cold.StringRaw()]; f != nil {
+		out = f.out
+	}
+	if len(out) != n || sum(out).Cmp(processed) != 0 {
+		d.violation("cold wallet: the hot wallet sent %v, processed cold transfers are %d totalling %s", out, n, processed)
+	}
+	bal, err := d.balance(d.cold)
+	if err != nil {
+		return err
+	}
+	// The cold account is never deployed: from its second transfer on, the
+	// chain takes storage fees (nanotons) from it.
+	if short := new(big.Int).Sub(processed, bal); short.Sign() < 0 || short.Cmp(big.NewInt(coldStorageSlack)) > 0 {
+		d.violation("cold wallet holds %s, processed cold transfers total %s", bal, processed)
 	}
 	return nil
 }

@@ -23,6 +23,12 @@ type Result struct {
 	WithdrawalsBounced, WithdrawalsUnsubmitted          int
 	ProcessedAmount, DestinationsReceived               string
 	SweepsConfirmed, SweepsFailed                       int
+	ColdProcessed, ColdFailed                           int
+	JettonDepositsSent, JettonDepositsCredited          int
+	JettonWithdrawalRequests                            int
+	JettonWithdrawalsProcessed, JettonWithdrawalsFailed int
+	JettonSweepsConfirmed, JettonSweepsFailed           int
+	ColdAmount                                          string
 	HotWalletTxs                                        int
 	OutboxEvents                                        int
 	EventsByTopic                                       map[string]int
@@ -106,6 +112,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	row("processed total = reached destinations (nanoton)", fmt.Sprintf("%s = %s", r.ProcessedAmount, r.DestinationsReceived))
 	row("sweeps confirmed / failed", fmt.Sprintf("%d / %d", r.SweepsConfirmed, r.SweepsFailed))
+	row("jetton deposits sent / credited", fmt.Sprintf("%d / %d", r.JettonDepositsSent, r.JettonDepositsCredited))
+	row("jetton withdrawals requested / processed / failed", fmt.Sprintf("%d / %d / %d", r.JettonWithdrawalRequests,
+		r.JettonWithdrawalsProcessed, r.JettonWithdrawalsFailed))
+	row("jetton sweeps confirmed / failed", fmt.Sprintf("%d / %d", r.JettonSweepsConfirmed, r.JettonSweepsFailed))
+	row("cold transfers processed (nanoton) / failed", fmt.Sprintf("%d (%s) / %d", r.ColdProcessed, r.ColdAmount, r.ColdFailed))
 	row("hot wallet transactions", r.HotWalletTxs)
 	topics := make([]string, 0, len(r.EventsByTopic))
 	for t, n := range r.EventsByTopic {

@@ -24,8 +24,35 @@
 // one-minute grace); the TON faults (kill -9, PostgreSQL restart, webhook
 // outages) hit the bridge too.
 //
+// Hostile traffic (issue 13; see hostile.go and jetton.go): the demo
+// jetton's third-party deposits (with and without forward TON and a
+// comment), their sweeps and jetton withdrawals; a cold wallet the hot
+// wallet's excess goes to, with faucet top-ups pushing it over the maximum;
+// one withdrawal above the hot wallet's balance, paid only after a large
+// top-up; a burst of withdrawals (Options.BurstSize) with comments of 0 to
+// 1000 bytes; withdrawals to masterchain addresses, which the API refuses.
+// The network runs two liteservers, both in TON_CONFIG, so one can lag.
+//
 // Invariants (each failure is one violation in Result.Violations):
 //
+//   - Jettons: every jetton deposit is one USDT income (by its jetton
+//     wallet's or notification transaction, its amount and owner) with a
+//     deposit event, and there is no other; jetton sweeps settle; every
+//     jetton withdrawal has one row and ends processed (the destination's
+//     jetton wallet holds exactly the amount) or failed (it holds nothing);
+//     the hot wallet holds minted + swept - paid.
+//   - Cold wallet: it received exactly the processed cold transfers, each
+//     once, and holds them (less its storage fee).
+//   - Hostile requests: masterchain destinations answered 400 and nothing
+//     stored; the oversized withdrawal stays pending while the hot wallet
+//     cannot cover it.
+//   - Timeouts: no withdrawal stays processing longer than the highload
+//     timeout plus processingMargin after its batch was written (checked
+//     every 3 s and at the end).
+//   - Reserves: every amount reserved is released exactly once: no batch is
+//     left sent, a processed withdrawal has exactly one live item, in a
+//     confirmed batch, a failed one at most one, a pending one none; no cold
+//     transfer is left open.
 //   - Deposits: every faucet transfer to a deposit address is one incomes
 //     row with its transaction hash, amount and deposit address; there are no
 //     other incomes (sweeps, bounces and hot wallet transfers are not
@@ -90,11 +117,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/devdb"
+	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/ton-custody/processor/internal/tonsim"
 	"github.com/ton-custody/processor/internal/wallets"
 )
@@ -121,6 +148,9 @@ type Options struct {
 	// comments of mixed length up to 1000 bytes, once in the middle of the
 	// traffic; 0: no burst.
 	BurstSize int
+	// JettonDepositsPerTick and JettonWithdrawalsPerTick are the demo
+	// jetton's (USDT) third-party deposits and payouts per tick.
+	JettonDepositsPerTick, JettonWithdrawalsPerTick int
 	// MasterchainEvery is how many ticks apart a withdrawal to a masterchain
 	// address is tried (the API must refuse it) [5].
 	MasterchainEvery int
@@ -201,20 +231,24 @@ type driver struct {
 	hook     *receiver
 	api      *apiClient
 	hot      *address.Address
+	cold     *address.Address
+	jetton   *address.Address // the demo jetton's master
 	res      *Result
 	resMu    sync.Mutex
 	progress io.Writer
 
-	br              *bridgeState // nil without bridge traffic
+	br              *bridgeState  // nil without bridge traffic
 	highloadTimeout time.Duration // the processor's HIGHLOAD_TIMEOUT
-	faultMu       sync.Mutex   // one processor or database fault at a time
-	drainDeadline time.Time
+	faultMu         sync.Mutex    // one processor or database fault at a time
+	drainDeadline   time.Time
 
 	mu          sync.Mutex
 	deposits    []*deposit
 	withdrawals []*withdrawal
 	depAddrs    []*depositAddr
 	masterchain []*masterchainRequest
+	jettonDeps  []*jettonDeposit
+	jettonWs    []*withdrawal
 	nextUser    int
 	nextW       int
 }
@@ -336,11 +370,21 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		// Two liteservers, both in the processor's TON_CONFIG, so one can lag
 		// (FaultLiteLag) while the other is current.
 		LiteServers: 2,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger:      slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, fmt.Errorf("tonsim: %w", err)
 	}
 	cleanups = append(cleanups, func() { _ = d.net.Close() })
+	jctx, jcancel := context.WithTimeout(ctx, 60*time.Second)
+	jt, err := d.net.DeployJetton(jctx, jettonSymbol, 6)
+	if err == nil {
+		d.jetton = jt.Master
+		_, err = d.net.Mint(jctx, d.jetton, d.net.Genesis.WalletAddress(), big.NewInt(jettonGenesis))
+	}
+	jcancel()
+	if err != nil {
+		return nil, fmt.Errorf("demo jetton: %w", err)
+	}
 	gc, err := d.net.GlobalConfig()
 	if err != nil {
 		return nil, fmt.Errorf("tonsim global config: %w", err)
@@ -378,7 +422,12 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		"TON_SWEEP_THRESHOLD":       fmt.Sprint(sweepThreshold),
 		"WITHDRAWAL_BATCH_INTERVAL": "1s",
 		"LOG_LEVEL":                 "warn",
+		"JETTONS":                   fmt.Sprintf("%s:%s:%d", jettonSymbol, d.jetton.String(), jettonThreshold),
+		"COLD_WALLET":               tonaddr.Format(coldAddr(opts.Seed), config.Testnet, false),
+		"HOT_WALLET_MAX_BALANCE":    fmt.Sprint(int64(coldMax)),
+		"HOT_WALLET_RESIDUAL":       fmt.Sprint(int64(coldResidual)),
 	}
+	d.cold = coldAddr(opts.Seed)
 	if opts.BridgePerTick > 0 {
 		benv, err := d.startBridge("http://" + apiAddr)
 		if err != nil {
@@ -405,7 +454,10 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	d.hot = hw.Address()
 	d.highloadTimeout = cfg.HighloadTimeout
 	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	_, err = d.net.Faucet(fctx, d.hot, tlb.MustFromTON("100000").Nano(), false, "soak hot wallet")
+	_, err = d.net.Faucet(fctx, d.hot, big.NewInt(hotFunding), false, "soak hot wallet")
+	if err == nil {
+		_, err = d.net.Mint(fctx, d.jetton, d.hot, big.NewInt(jettonHot))
+	}
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("fund the hot wallet: %w", err)
@@ -512,6 +564,7 @@ type withdrawal struct {
 	destText   string
 	bounceable bool
 	amount     *big.Int
+	currency   string   // "": TON
 	comment    string   // "": "soak <query id>"
 	ids        [2]int64 // the id each submission got (0: none)
 	errs       []string

@@ -21,16 +21,19 @@ import (
 // that left created since, no duplicated, held back or late callback).
 func TestSoakShort(t *testing.T) {
 	opts := Options{
-		Duration:           45 * time.Second,
-		Tick:               2 * time.Second,
-		DepositsPerTick:    2,
-		WithdrawalsPerTick: 3,
-		Faults:             true,
-		FaultEvery:         3500 * time.Millisecond,
-		Seed:               20260501,
-		DrainTimeout:       50 * time.Second,
-		BridgePerTick:      1,
-		Progress:           testWriter{t},
+		Duration:                 45 * time.Second,
+		Tick:                     2 * time.Second,
+		DepositsPerTick:          2,
+		WithdrawalsPerTick:       3,
+		Faults:                   true,
+		FaultEvery:               3500 * time.Millisecond,
+		Seed:                     20260501,
+		DrainTimeout:             50 * time.Second,
+		BridgePerTick:            1,
+		BurstSize:                100,
+		JettonDepositsPerTick:    1,
+		JettonWithdrawalsPerTick: 1,
+		Progress:                 testWriter{t},
 	}
 	opts.KeepWorkDir = os.Getenv("SOAK_KEEP") != ""
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -77,6 +80,13 @@ func TestSoakShort(t *testing.T) {
 		{res.Bridge.Relay.Duplicated, "duplicated callbacks"},
 		{res.Bridge.Relay.HeldBack, "held back callbacks"},
 		{res.Bridge.Relay.Replays, "late callbacks"},
+		{res.Traffic[TrafficMasterchain], "masterchain withdrawals tried"},
+		{res.Traffic[TrafficBurst], "burst withdrawals"},
+		{res.Traffic[TrafficOversized], "withdrawals above the hot wallet balance"},
+		{res.ColdProcessed, "cold transfers processed"},
+		{res.JettonDepositsCredited, "jetton deposits credited"},
+		{res.JettonWithdrawalsProcessed, "jetton withdrawals processed"},
+		{res.JettonSweepsConfirmed, "jetton sweeps confirmed"},
 	} {
 		if c.n == 0 {
 			t.Errorf("no %s: the run proves nothing", c.what)
@@ -84,7 +94,7 @@ func TestSoakShort(t *testing.T) {
 	}
 	// Every fault kind was injected (the schedule deals each once per round).
 	kinds := []string{FaultKill9, FaultLiteDrop, FaultLiteStall, FaultLoseExternals, FaultBlockPause, FaultWebhookDown,
-		FaultShardSplit, FaultShardMerge}
+		FaultShardSplit, FaultShardMerge, FaultLiteLag}
 	kinds = append(kinds, BridgeFaultKinds...)
 	if opts.DatabaseURL == "" {
 		kinds = append(kinds, FaultPGRestart)
@@ -96,9 +106,10 @@ func TestSoakShort(t *testing.T) {
 			t.Errorf("fault %q was never injected", k)
 		}
 	}
-	if res.DepositsCredited != res.DepositsSent || res.Submissions != 2*res.WithdrawalRequests {
-		t.Errorf("%d deposits sent, %d credited; %d submissions for %d requests", res.DepositsSent, res.DepositsCredited,
-			res.Submissions, res.WithdrawalRequests)
+	requests := res.WithdrawalRequests + res.JettonWithdrawalRequests
+	if res.DepositsCredited != res.DepositsSent || res.JettonDepositsCredited != res.JettonDepositsSent || res.Submissions != 2*requests {
+		t.Errorf("%d deposits sent, %d credited; %d jetton deposits sent, %d credited; %d submissions for %d requests",
+			res.DepositsSent, res.DepositsCredited, res.JettonDepositsSent, res.JettonDepositsCredited, res.Submissions, requests)
 	}
 	if os.Getenv("SOAK_KEEP") != "" {
 		t.Log("work dir:", res.WorkDir)

@@ -107,6 +107,7 @@ func (d *driver) runTraffic(ctx context.Context) {
 	defer tick.Stop()
 	burstAt := trafficEnd.Add(-d.opts.Duration / 2)
 	ticks := 0
+	oversizedAt := trafficEnd.Add(-d.opts.Duration * 2 / 5)
 loop:
 	for {
 		ticks++
@@ -115,6 +116,41 @@ loop:
 		if d.opts.BurstSize > 0 && !burstAt.IsZero() && time.Now().After(burstAt) {
 			burstAt = time.Time{}
 			d.burst(reqCtx, d.opts.BurstSize, &wg)
+		}
+		d.countTraffic(TrafficJettonWithdrawal, d.opts.JettonWithdrawalsPerTick)
+		for range d.opts.JettonDepositsPerTick {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.oneJettonDeposit(reqCtx)
+			}()
+		}
+		for range d.opts.JettonWithdrawalsPerTick {
+			w := d.newJettonWithdrawal()
+			for sub := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d.submit(reqCtx, w, sub)
+				}()
+			}
+		}
+		if ticks%topUpEvery == 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.topUp(reqCtx, topUpAmount)
+			}()
+		}
+		if !oversizedAt.IsZero() && time.Now().After(oversizedAt) {
+			oversizedAt = time.Time{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Pending for a while, then payable; the wait stays well
+				// inside the traffic.
+				d.oneOversized(reqCtx, min(10*time.Second, d.opts.Duration/5))
+			}()
 		}
 		if ticks%d.opts.MasterchainEvery == 0 {
 			wg.Add(1)
@@ -141,6 +177,7 @@ loop:
 			}
 		}
 		if d.br != nil {
+			d.countTraffic(TrafficBridge, d.opts.BridgePerTick)
 			for range d.opts.BridgePerTick {
 				wg.Add(1)
 				go func() {
@@ -250,7 +287,11 @@ func (d *driver) newWithdrawal() *withdrawal {
 
 // submit sends one submission of w until the API answers.
 func (d *driver) submit(ctx context.Context, w *withdrawal, sub int) {
-	body := map[string]string{"user_id": withdrawUser, "query_id": w.queryID, "currency": "TON",
+	currency := w.currency
+	if currency == "" {
+		currency = "TON"
+	}
+	body := map[string]string{"user_id": withdrawUser, "query_id": w.queryID, "currency": currency,
 		"amount": w.amount.String(), "destination": w.destText, "comment": "soak " + w.queryID}
 	if w.comment != "" {
 		body["comment"] = w.comment

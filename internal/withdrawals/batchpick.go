@@ -22,7 +22,8 @@ const (
 // external, to leave room for them after the withdrawals.
 const topUpBytes = 120
 
-// pickWithdrawals takes pending withdrawals in id order into the batch
+// pickWithdrawals takes pending withdrawals (not awaiting_approval, not of
+// a paused currency) in id order into the batch
 // budget b: each goes if the batch stays within the external message
 // limits and the batch's whole reserve stays within the hot wallet's TON
 // (avail["TON"]), and for jettons within that jetton's balance, which it
@@ -31,12 +32,19 @@ const topUpBytes = 120
 // that the batch stopped full (by count or size), so more may be payable
 // at once.
 func (w *Worker) pickWithdrawals(ctx context.Context, tx pgx.Tx, avail map[string]*big.Int, b *batchBudget) (picked []pendingRow, cut bool, err error) {
+	// Paused currencies are skipped; the shared lock makes a Pause wait
+	// for this batch, so no batch written after a pause holds its currency.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(`+pauseLockKey+`)`); err != nil {
+		return nil, false, fmt.Errorf("lock pauses: %w", err)
+	}
 	var last int64
 	pickPage := firstPickPage
 	for scanned := 0; scanned < w.conf.MaxBatch*4; pickPage = min(2*pickPage, maxPickPage) {
 		rows, err := tx.Query(ctx, `
 			SELECT id, currency, amount::text, destination_workchain, destination_address, bounceable, comment, binary_comment
-			FROM withdrawals WHERE state = 'pending' AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, last, pickPage)
+			FROM withdrawals WHERE state = 'pending' AND id > $1
+			AND currency NOT IN (SELECT currency FROM withdrawal_pauses)
+			ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, last, pickPage)
 		if err != nil {
 			return nil, false, fmt.Errorf("pending withdrawals: %w", err)
 		}

@@ -22,7 +22,10 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 
 	"github.com/ton-custody/processor/internal/apierr"
+	"github.com/ton-custody/processor/internal/audit"
+	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/money"
+	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/store"
 )
 
@@ -44,7 +47,7 @@ const (
 )
 
 // State is the life cycle state of a withdrawal or service withdrawal:
-// pending -> processing -> processed | failed.
+// [awaiting_approval ->] pending -> processing -> processed | failed.
 type State string
 
 // States, as the API reports them.
@@ -142,6 +145,12 @@ type RequestsConfig struct {
 	// JettonWallet), whose transaction settles the payment; without a
 	// master the payment settles on the hot jetton wallet's transfer.
 	JettonMasters map[string]*address.Address
+	// ApprovalThresholds are amounts by currency above which a new
+	// withdrawal is stored awaiting_approval (APPROVAL_THRESHOLDS).
+	ApprovalThresholds map[string]*big.Int
+	// Network renders addresses in the webhook events Create and Cancel
+	// write.
+	Network config.Network
 }
 
 // TONCeiling is the ceiling for TON amounts: 10^10 TON in nanoton. The
@@ -163,6 +172,8 @@ type Limit struct {
 type Requests struct {
 	db   *pgxpool.Pool
 	conf RequestsConfig
+	ev   eventFormat
+	ctl  *Controls
 }
 
 // NewRequests returns a request store over db.
@@ -177,7 +188,11 @@ func NewRequests(db *pgxpool.Pool, conf RequestsConfig) (*Requests, error) {
 		return nil, errors.New("withdrawals: request store needs a JettonWallet func")
 	}
 	conf.HotWallet = conf.HotWallet.Copy()
-	return &Requests{db: db, conf: conf}, nil
+	ctl, err := NewControls(db, ControlsConfig{Network: conf.Network, JettonMasters: conf.JettonMasters})
+	if err != nil {
+		return nil, err
+	}
+	return &Requests{db: db, conf: conf, ev: eventFormatOf(conf.Network, conf.JettonMasters), ctl: ctl}, nil
 }
 
 // Create stores a withdrawal request and returns its ID.
@@ -209,12 +224,16 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if lim, ok := r.conf.Limits[req.Currency]; ok && (lim.PerWithdrawal != nil || lim.PerDay != nil) {
-		return r.createLimited(ctx, req, lim, djw)
+	state := StatePending
+	if t := r.conf.ApprovalThresholds[req.Currency]; t != nil && req.Amount.Cmp(t) > 0 {
+		state = StateAwaitingApproval
+	}
+	if lim, ok := r.conf.Limits[req.Currency]; state == StateAwaitingApproval || ok && (lim.PerWithdrawal != nil || lim.PerDay != nil) {
+		return r.createLimited(ctx, req, lim, djw, state)
 	}
 	hash := RequestHash(req)
 	var id int64
-	err = r.db.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw)...).Scan(&id)
+	err = r.db.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw, state)...).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
@@ -271,12 +290,12 @@ func (r *Requests) destinationJettonWallet(ctx context.Context, req Request) (*a
 const insertWithdrawal = `
 INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workchain, destination_address,
                          bounceable, comment, binary_comment, request_hash,
-                         destination_jetton_wallet_workchain, destination_jetton_wallet)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         destination_jetton_wallet_workchain, destination_jetton_wallet, state)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT ON CONSTRAINT withdrawals_user_query_key DO NOTHING
 RETURNING id`
 
-func insertArgs(req Request, hash [32]byte, djw *address.Address) []any {
+func insertArgs(req Request, hash [32]byte, djw *address.Address, state State) []any {
 	var comment *string
 	if req.Comment != "" {
 		comment = &req.Comment
@@ -292,7 +311,7 @@ func insertArgs(req Request, hash [32]byte, djw *address.Address) []any {
 		djwWC, djwData = &wc, djw.Data()
 	}
 	return []any{req.UserID, req.QueryID, req.Currency, req.Amount, req.Destination.Workchain(), req.Destination.Data(),
-		req.Bounceable, comment, bits, hash[:], djwWC, djwData}
+		req.Bounceable, comment, bits, hash[:], djwWC, djwData, state}
 }
 
 func nonNegative(v *big.Int) *big.Int {
@@ -324,12 +343,14 @@ func existing(ctx context.Context, q interface {
 	return id, true, nil
 }
 
-// createLimited is Create for a currency with limits. A repeat of an
+// createLimited is Create for a currency with limits, or of a withdrawal
+// that needs approval (state awaiting_approval: its webhook event and
+// audit entry are written with it). A repeat of an
 // accepted request is answered before the limits are checked, so a retry
 // never turns into an error because later requests used up the day. The
 // daily sum and the insert run under a per-currency transaction lock, so
 // concurrent requests cannot together exceed the limit.
-func (r *Requests) createLimited(ctx context.Context, req Request, lim Limit, djw *address.Address) (int64, error) {
+func (r *Requests) createLimited(ctx context.Context, req Request, lim Limit, djw *address.Address, state State) (int64, error) {
 	hash := RequestHash(req)
 	var id int64
 	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
@@ -356,7 +377,13 @@ WHERE currency = $1 AND created_at > now() - interval '24 hours' AND state <> 'f
 					req.Amount, req.Currency, lim.PerDay, nonNegative(left))
 			}
 		}
-		return tx.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw)...).Scan(&id)
+		if err := tx.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw, state)...).Scan(&id); err != nil {
+			return err
+		}
+		if state == StateAwaitingApproval {
+			return r.awaitApproval(ctx, tx, id)
+		}
+		return nil
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The same key, inserted meanwhile under another currency's lock.
@@ -730,4 +757,27 @@ func Resume(ctx context.Context, db *pgxpool.Pool, by string) ([]string, error) 
 		return nil, fmt.Errorf("withdrawals: clear halts: %w", err)
 	}
 	return reasons, nil
+}
+
+// awaitApproval writes the webhook event and audit entry of withdrawal id,
+// just stored awaiting_approval, in its transaction.
+func (r *Requests) awaitApproval(ctx context.Context, tx pgx.Tx, id int64) error {
+	ev, _, err := r.ev.scanWithdrawal(tx.QueryRow(ctx, `SELECT `+withdrawalEventColumns+` FROM withdrawals WHERE id = $1`, id))
+	if err != nil {
+		return fmt.Errorf("read withdrawal %d: %w", id, err)
+	}
+	ev.ID, ev.Status = id, string(StateAwaitingApproval)
+	if _, err := notify.EnqueueAll(ctx, tx, []notify.Event{{Topic: notify.TopicWithdrawal,
+		ID: fmt.Sprintf("withdrawal:%d:awaiting_approval", id), Payload: ev}}); err != nil {
+		return fmt.Errorf("event of withdrawal %d: %w", id, err)
+	}
+	_, err = audit.Write(ctx, tx, audit.Entry{Actor: "api", Action: "withdrawal.await_approval", Subject: fmt.Sprintf("withdrawal:%d", id),
+		After: controlState{State: StateAwaitingApproval}, Reason: "amount " + ev.Amount + " " + ev.Currency + " is above the approval threshold"})
+	return err
+}
+
+// Cancel fails a pending or awaiting_approval withdrawal (see
+// Controls.Cancel); actor names the API token.
+func (r *Requests) Cancel(ctx context.Context, id int64, actor, reason string) (RequestStatus, error) {
+	return r.ctl.Cancel(ctx, id, actor, reason)
 }

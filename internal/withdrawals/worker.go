@@ -193,6 +193,9 @@ func (w *Worker) Step(ctx context.Context) error {
 		return fmt.Errorf("read withdrawal halts: %w", err)
 	}
 	w.m.halted.Set(0)
+	if err := w.updatePaused(ctx); err != nil {
+		return err
+	}
 	if err := w.expire(ctx); err != nil {
 		return err
 	}
@@ -771,6 +774,7 @@ func (w *Worker) expire(ctx context.Context) error {
 type workerMetrics struct {
 	batches, batched, sends, expired, errors prometheus.Counter
 	halted                                   prometheus.Gauge
+	paused                                   *prometheus.GaugeVec
 }
 
 func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
@@ -782,9 +786,11 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "processor_withdrawal_worker_errors_total", Help: "Failed worker steps (retried)."}),
 		halted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "processor_withdrawals_halted",
 			Help: "1 while the withdrawal worker is stopped because a batch declared expired executed (processor resume-withdrawals clears it)."}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "processor_withdrawals_paused",
+			Help: "1 while the currency's withdrawals are paused (processor withdrawals pause|resume)."}, []string{"currency"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors, m.halted)
+		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors, m.halted, m.paused)
 	}
 	return m
 }
@@ -795,8 +801,9 @@ type coldPick struct {
 }
 
 // pickCold decides a hot -> cold transfer: when the hot wallet's TON, after
-// everything this batch pays, every in-flight batch and every pending TON
-// withdrawal (even those it cannot cover yet), is above Cold.Max, the
+// everything this batch pays, every in-flight batch and every pending or
+// awaiting_approval TON withdrawal (even those it cannot cover yet), is
+// above Cold.Max, the
 // excess above Cold.Residual goes to the cold wallet. availTON is what the
 // hot wallet has for this batch (balance - minimum - in flight); b holds
 // the batch's other messages and takes the transfer too.
@@ -815,7 +822,7 @@ func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, b *
 	}
 	var waiting string
 	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::text FROM withdrawals
-		WHERE state = 'pending' AND currency = 'TON' AND NOT (id = ANY($1))`, ids).Scan(&waiting); err != nil {
+		WHERE state IN ('pending', 'awaiting_approval') AND currency = 'TON' AND NOT (id = ANY($1))`, ids).Scan(&waiting); err != nil {
 		return nil, fmt.Errorf("pending TON: %w", err)
 	}
 	wait, _ := new(big.Int).SetString(waiting, 10)
@@ -866,4 +873,21 @@ func (w *Worker) pickCold(ctx context.Context, tx pgx.Tx, availTON *big.Int, b *
 	b.add(it)
 	w.log.Info("moving hot wallet excess to the cold wallet", "amount", amount.String())
 	return &coldPick{id: id, msg: it.msg}, nil
+}
+
+// updatePaused sets processor_withdrawals_paused of every configured
+// currency (and any other paused one).
+func (w *Worker) updatePaused(ctx context.Context) error {
+	ps, err := Paused(ctx, w.db)
+	if err != nil {
+		return err
+	}
+	w.m.paused.WithLabelValues("TON").Set(0)
+	for sym := range w.conf.Jettons {
+		w.m.paused.WithLabelValues(sym).Set(0)
+	}
+	for _, p := range ps {
+		w.m.paused.WithLabelValues(p.Currency).Set(1)
+	}
+	return nil
 }

@@ -125,6 +125,11 @@ func New(o Options) (*Client, error) {
 // Name returns "payfield".
 func (c *Client) Name() string { return Name }
 
+// ReportsReversals is true: Status maps Payfield's refunded to
+// bridge.StatusReversed, so the bridge polls succeeded payments for a
+// refund whose webhook was lost.
+func (c *Client) ReportsReversals() bool { return true }
+
 // Sign returns HMAC-SHA256(secret, timestamp + body) in encoding (hex or
 // base64): Payfield's request and webhook signature.
 func Sign(secret, timestamp string, body []byte, encoding string) string {
@@ -494,9 +499,10 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 }
 
 var (
-	_ bridge.PayinCreator   = (*Client)(nil)
-	_ bridge.PayoutCreator  = (*Client)(nil)
-	_ bridge.StatusGetter   = (*Client)(nil)
-	_ bridge.BalanceGetter  = (*Client)(nil)
-	_ bridge.CallbackParser = (*Client)(nil)
+	_ bridge.PayinCreator     = (*Client)(nil)
+	_ bridge.PayoutCreator    = (*Client)(nil)
+	_ bridge.StatusGetter     = (*Client)(nil)
+	_ bridge.ReversalReporter = (*Client)(nil)
+	_ bridge.BalanceGetter    = (*Client)(nil)
+	_ bridge.CallbackParser   = (*Client)(nil)
 )

@@ -7,7 +7,8 @@
 // status machine (pending -> success | failed | canceled | expired,
 // success -> refunded) and signed webhooks with retries. It can be told to
 // fail, delay, time out after accepting, or answer malformed JSON, and to
-// deliver webhooks twice or out of order.
+// deliver webhooks twice or out of order, or to lose every attempt of the
+// webhooks of one status (LoseWebhooks).
 package sim
 
 import (
@@ -131,6 +132,8 @@ type Sim struct {
 	faults     map[Endpoint][]Fault
 	deliveries []Delivery
 	rejected   int
+	lost       map[string]bool // statuses whose webhooks never arrive
+	statusReqs map[string]int  // status requests by external id
 }
 
 // Start starts a simulator on loopback.
@@ -160,7 +163,7 @@ func Start(o Options) (*Sim, error) {
 	s := &Sim{URL: "http://" + ln.Addr().String(), o: o, done: make(chan struct{}),
 		client:   &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		payments: map[string]*Payment{}, creates: map[string]int{}, balances: map[string]*buckets{},
-		faults: map[Endpoint][]Fault{}}
+		faults: map[Endpoint][]Fault{}, lost: map[string]bool{}, statusReqs: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/payins", func(w http.ResponseWriter, r *http.Request) { s.create(w, r, bridge.Payin) })
 	mux.HandleFunc("POST /api/v1/payouts", func(w http.ResponseWriter, r *http.Request) { s.create(w, r, bridge.Payout) })
@@ -269,6 +272,24 @@ func (s *Sim) Payment(externalID string) (Payment, bool) {
 		return Payment{}, false
 	}
 	return *p, true
+}
+
+// LoseWebhooks makes every attempt of the webhooks announcing status (e.g.
+// "refunded") fail as a transport error without reaching the receiver,
+// retries included, as when they all fall inside the receiver's outage;
+// lose=false delivers them again.
+func (s *Sim) LoseWebhooks(status string, lose bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost[status] = lose
+}
+
+// StatusRequests returns how many authenticated status requests named
+// externalID.
+func (s *Sim) StatusRequests(externalID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusReqs[externalID]
 }
 
 // Deliveries returns the webhook attempts so far.
@@ -462,6 +483,9 @@ func (s *Sim) status(w http.ResponseWriter, r *http.Request, kind bridge.Kind) {
 	if !s.auth(w, r, nil) {
 		return
 	}
+	s.mu.Lock()
+	s.statusReqs[r.PathValue("id")]++
+	s.mu.Unlock()
 	after, answered := s.fault(w, r, EndpointStatus)
 	if answered {
 		return
@@ -583,7 +607,13 @@ func (s *Sim) send(url string, v payfield.Payment, delay time.Duration) {
 				s.sleep(context.Background(), delay)
 			}
 			for attempt := 0; ; attempt++ {
-				code := s.deliver(url, body)
+				s.mu.Lock()
+				lost := s.lost[v.Status]
+				s.mu.Unlock()
+				code := 0 // lost: as a transport error
+				if !lost {
+					code = s.deliver(url, body)
+				}
 				s.mu.Lock()
 				s.deliveries = append(s.deliveries, Delivery{ExternalID: v.ExternalID, Status: v.Status, HTTPStatus: code, At: time.Now()})
 				s.mu.Unlock()
