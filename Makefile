@@ -72,6 +72,7 @@ FUZZ_TARGETS := \
 	./internal/tonaddr:FuzzParse \
 	./internal/money:FuzzParse \
 	./internal/httpapi:FuzzParseBinaryComment \
+	./internal/httpapi:FuzzWholeNumber \
 	./internal/blockscanner:FuzzClassify \
 	./internal/bridge/highhelp:FuzzNormalize \
 	./internal/bridge/highhelp:FuzzParseCallback \
