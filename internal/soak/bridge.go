@@ -188,7 +188,7 @@ func (d *driver) bridgeSubmit(ctx context.Context, p *bridgePay) bool {
 		if err != nil {
 			return false, err
 		}
-		if st >= 500 {
+		if retryable(st) {
 			return false, fmt.Errorf("%s: %d %s", path, st, raw)
 		}
 		code = st

@@ -20,6 +20,18 @@ import (
 func (d *driver) drain(ctx context.Context) bool {
 	deadline := time.Now().Add(d.opts.DrainTimeout)
 	d.drainDeadline = deadline
+	// Events a killed processor had claimed stay leased for SendTimeout + 1
+	// minute, and events that failed through the receiver outages back off
+	// exponentially: either can outlast a short drain. With the faults over,
+	// do what the notify package documents for an operator: make them due
+	// now (a send still in flight may then arrive twice, which the receiver
+	// counts as a redelivery).
+	if tag, err := d.db.Exec(ctx, `UPDATE outbox_deliveries SET next_attempt_at = now()
+		WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_attempt_at > now()`); err != nil {
+		d.note("outbox deliveries not made due at the drain: %v", err)
+	} else if n := tag.RowsAffected(); n > 0 {
+		d.logf("made %d waiting outbox deliveries due", n)
+	}
 	var why string
 	for time.Now().Before(deadline) {
 		pending, err := d.unsettled(ctx)

@@ -63,7 +63,7 @@ func (d *driver) oneMasterchain(ctx context.Context) {
 		if err != nil {
 			return false, err
 		}
-		if st >= 500 {
+		if retryable(st) {
 			return false, fmt.Errorf("withdrawal/send: %d %s", st, raw)
 		}
 		m.status, m.raw = st, raw
@@ -364,7 +364,7 @@ func (d *driver) oneOversized(ctx context.Context, wait time.Duration) {
 // checkCold: the hot wallet sent the cold wallet exactly its processed cold
 // transfers, each once, and the cold wallet holds them.
 func (d *driver) checkCold(ctx context.Context, flows map[string]*flow) error {
-	rows, err := d.db.Query(ctx, `SELECT state, amount::text FROM cold_transfers`)
+	rows, err := d.db.Query(ctx, `SELECT state, amount::text, coalesce(fail_reason, '') FROM cold_transfers`)
 	if err != nil {
 		return fmt.Errorf("cold transfers: %w", err)
 	}
@@ -372,8 +372,8 @@ func (d *driver) checkCold(ctx context.Context, flows map[string]*flow) error {
 	processed := new(big.Int)
 	n := 0
 	for rows.Next() {
-		var state, amt string
-		if err := rows.Scan(&state, &amt); err != nil {
+		var state, amt, reason string
+		if err := rows.Scan(&state, &amt, &reason); err != nil {
 			return fmt.Errorf("cold transfers: %w", err)
 		}
 		v, ok := new(big.Int).SetString(amt, 10)
@@ -385,7 +385,10 @@ func (d *driver) checkCold(ctx context.Context, flows map[string]*flow) error {
 			n++
 			processed.Add(processed, v)
 		case "failed":
+			// Not a violation by itself (nothing left the hot wallet, checked
+			// below), but worth reading.
 			d.res.ColdFailed++
+			d.note("cold transfer of %s failed: %s", amt, reason)
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -117,7 +117,7 @@ func (d *driver) newAddress(ctx context.Context, user, currency string) (*addres
 			return false, err
 		}
 		if st != http.StatusOK {
-			return st < 500, fmt.Errorf("address/new: %d %s", st, raw)
+			return !retryable(st), fmt.Errorf("address/new: %d %s", st, raw)
 		}
 		addr, _ = body["address"].(string)
 		return true, nil

@@ -223,7 +223,7 @@ func (d *driver) oneDeposit(ctx context.Context) {
 				return false, err
 			}
 			if st != http.StatusOK {
-				return st < 500, fmt.Errorf("address/new: %d %s", st, raw)
+				return !retryable(st), fmt.Errorf("address/new: %d %s", st, raw)
 			}
 			addr, _ = body["address"].(string)
 			return true, nil
@@ -302,7 +302,7 @@ func (d *driver) submit(ctx context.Context, w *withdrawal, sub int) {
 		if err != nil {
 			return false, err
 		}
-		if st >= 500 {
+		if retryable(st) {
 			return false, fmt.Errorf("withdrawal/send: %d %s", st, raw)
 		}
 		if st != http.StatusOK {
@@ -323,4 +323,12 @@ func (d *driver) submit(ctx context.Context, w *withdrawal, sub int) {
 		return
 	}
 	w.ids[sub] = id
+}
+
+// retryable reports an answer to send again: a server error (the processor
+// or its database is down) or 429, the API's rate limit pushing back (a
+// burst of withdrawals exceeds API_RATE_BURST; a client backs off and
+// retries).
+func retryable(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests
 }
