@@ -376,7 +376,9 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	}
 	cleanups = append(cleanups, func() { _ = d.net.Close() })
 	jctx, jcancel := context.WithTimeout(ctx, 60*time.Second)
-	jt, err := d.net.DeployJetton(jctx, jettonSymbol, 6)
+	// USDT-style (governed, wallet code as a masterchain library): the
+	// jetton exchanges see most.
+	jt, err := d.net.DeployJettonKind(jctx, jettonSymbol, 6, tonsim.JettonGoverned)
 	if err == nil {
 		d.jetton = jt.Master
 		_, err = d.net.Mint(jctx, d.jetton, d.net.Genesis.WalletAddress(), big.NewInt(jettonGenesis))
