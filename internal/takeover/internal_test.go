@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ton-custody/processor/internal/httpapi"
+	"github.com/ton-custody/processor/internal/withdrawals"
 )
 
 // bicycle's binary_comment is read into the same bits this processor's
@@ -12,7 +13,7 @@ import (
 func TestFiftBitsAreTheAPIsBinaryComment(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"", "00", "9fe7_", "8_", "ABCDEF", "abc", "1234567_", "80_", "f", "0_"} {
-		bits, n, err := parseFiftBits(in)
+		bits, n, err := withdrawals.ParseBinaryComment(in) // what the import uses
 		abits, an, aerr := httpapi.ParseBinaryComment(in)
 		if (err == nil) != (aerr == nil) || n != an || !bytes.Equal(bits, abits) {
 			t.Errorf("%q: takeover %x/%d/%v, API %x/%d/%v", in, bits, n, err, abits, an, aerr)

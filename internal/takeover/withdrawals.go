@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
 	"unicode"
 
@@ -72,7 +71,9 @@ func convert(w *bWithdrawal) (*importedWithdrawal, error) {
 		if w.comment != "" {
 			return nil, errors.New("both comment and binary_comment are set")
 		}
-		bits, n, err := parseFiftBits(w.binaryComment)
+		// bicycle's binary_comment is the API's form (hex, '_' completion
+		// tag): the same parser, so a retry through the API hashes the same.
+		bits, n, err := withdrawals.ParseBinaryComment(w.binaryComment)
 		if err != nil {
 			return nil, fmt.Errorf("binary_comment %q: %w", w.binaryComment, err)
 		}
@@ -105,59 +106,6 @@ func currencyRE(s string) bool {
 		}
 	}
 	return true
-}
-
-// parseFiftBits reads bicycle's binary_comment: hex digits, 4 bits each,
-// where a trailing '_' marks flip-bit padding (the bit string ends just
-// before its last 1 bit). It is what this processor's API takes as
-// binary_comment, so a retry through the API hashes the same bits.
-func parseFiftBits(s string) ([]byte, uint, error) {
-	tagged := strings.HasSuffix(s, "_")
-	if tagged {
-		s = s[:len(s)-1]
-	}
-	bits := make([]byte, (len(s)+1)/2)
-	for i := 0; i < len(s); i++ {
-		v, ok := hexDigit(s[i])
-		if !ok {
-			return nil, 0, fmt.Errorf("invalid hex digit %q", s[i])
-		}
-		if i%2 == 0 {
-			bits[i/2] = v << 4
-		} else {
-			bits[i/2] |= v
-		}
-	}
-	n := uint(len(s)) * 4
-	if tagged {
-		for n > 0 && bits[(n-1)/8]&(0x80>>((n-1)%8)) == 0 {
-			n--
-		}
-		if n == 0 {
-			return nil, 0, errors.New("completion tag without a 1 bit")
-		}
-		n--
-	}
-	bits = bits[:(n+7)/8]
-	if rem := n % 8; rem != 0 {
-		bits[len(bits)-1] &= byte(0xff << (8 - rem))
-	}
-	if n == 0 {
-		bits = nil
-	}
-	return bits, n, nil
-}
-
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // v2Exec is an external message bicycle's highload v2 wallet executed.
