@@ -315,7 +315,39 @@ func TestLargeQueuesAreBatchedUnderTheExternalLimits(t *testing.T) {
 	if biggest > withdrawals.MaxExternalBytes || biggest >= limit {
 		t.Fatalf("an external of %d bytes (the cut is %d, validators refuse over %d)", biggest, withdrawals.MaxExternalBytes, limit)
 	}
-	t.Logf("%d withdrawals in %d batches, the biggest external %d bytes", len(reqs), batches, biggest)
+	// Batches written in a row while the scanner stays on one block share
+	// one balance read (each read waits on a liteserver): the worker must
+	// not read the chain again per batch.
+	read, reused := labeledCounter(t, p, "processor_hot_balance_reads_total", "source", "read"),
+		labeledCounter(t, p, "processor_hot_balance_reads_total", "source", "reused")
+	if reused < 1 {
+		t.Fatalf("%d batches, %v balance reads from the chain and %v reused: every batch read the chain again", batches, read, reused)
+	}
+	t.Logf("%d withdrawals in %d batches, the biggest external %d bytes; hot balances read %v times, reused %v", len(reqs), batches, biggest, read, reused)
+}
+
+// labeledCounter is a counter's value for one label value (0 when that
+// series does not exist yet, -1 when the metric does not).
+func labeledCounter(t testing.TB, p *processor, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := p.app.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	return -1
 }
 
 // Issue 11, defect 3: TON on its way to the cold wallet is not the hot

@@ -22,15 +22,24 @@ type rowQuerier interface {
 // from an older block (a lagging liteserver's head) would count their
 // effects as not yet happened.
 func (w *Worker) pinned(ctx context.Context, q rowQuerier) (*tonutils.BlockIDExt, error) {
-	var cursor int64
-	err := q.QueryRow(ctx, `SELECT mc_seqno FROM scanner_cursor`).Scan(&cursor)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("read the scanner's cursor: %w", err)
+	cursor, err := w.cursor(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	// No cursor yet: the scanner has confirmed nothing, any block will do.
-	b, err := w.chain.PinnedAt(ctx, uint32(cursor))
+	b, err := w.chain.PinnedAt(ctx, cursor)
 	if err != nil {
 		return nil, fmt.Errorf("pin a block at or after the scanner's cursor %d: %w", cursor, err)
 	}
 	return b, nil
+}
+
+// cursor is the scanner's masterchain cursor as q sees it now; 0 when the
+// scanner has confirmed nothing yet (any block will do).
+func (w *Worker) cursor(ctx context.Context, q rowQuerier) (uint32, error) {
+	var cursor int64
+	err := q.QueryRow(ctx, `SELECT mc_seqno FROM scanner_cursor`).Scan(&cursor)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read the scanner's cursor: %w", err)
+	}
+	return uint32(cursor), nil
 }

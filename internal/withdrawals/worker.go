@@ -112,6 +112,9 @@ type Worker struct {
 	feePricesAt time.Time
 	// gone counts jettons written off from deposits (writeoffs.go).
 	gone *prometheus.CounterVec
+	// hot0 is the hot wallet's last balance read (hotBalances).
+	hotMu sync.Mutex
+	hot0  *hotState
 }
 
 // NewWorker creates the batch worker; synced reports the scanner's sync
@@ -364,23 +367,63 @@ func (w *Worker) available(ctx context.Context, tx pgx.Tx) (map[string]*big.Int,
 	out["TON"].Sub(out["TON"], r)
 	out["TON"].Sub(out["TON"], lc)
 	out["TON"].Sub(out["TON"], new(big.Int).Mul(new(big.Int).Add(w.conf.Sweeps.TopUp, feeReserve), big.NewInt(legacyTopups)))
-	at, err := w.pinned(ctx, tx)
+	st, err := w.hotBalances(ctx, tx)
 	if err != nil {
 		return nil, false, err
 	}
+	for cur, v := range st.balances {
+		out[cur].Add(out[cur], v)
+	}
+	return out, st.active, nil
+}
+
+// hotState is the hot wallet's balances read at one masterchain block.
+type hotState struct {
+	at       uint32
+	balances map[string]*big.Int // "TON" and each jetton
+	active   bool
+}
+
+// hotBalances returns the hot wallet's balances at a block at or after
+// the scanner's cursor as q sees it now (read after the reservations).
+//
+// Balances read at block B are reused while the cursor has not passed B:
+// every batch no longer reserved was confirmed at or before the cursor,
+// so at or before B, and B's balances already lack its money; a batch
+// still reserved that executed by B is counted twice, a safe under-commit.
+// Reading once per block instead of once per batch matters when many
+// small batches are written in a row (long comments cut them by size):
+// each read waits on the liteserver.
+func (w *Worker) hotBalances(ctx context.Context, q rowQuerier) (*hotState, error) {
+	cursor, err := w.cursor(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	w.hotMu.Lock()
+	defer w.hotMu.Unlock()
+	if w.hot0 != nil && w.hot0.at >= cursor {
+		w.m.balanceReads.WithLabelValues("reused").Inc()
+		return w.hot0, nil
+	}
+	at, err := w.chain.PinnedAt(ctx, cursor)
+	if err != nil {
+		return nil, fmt.Errorf("pin a block at or after the scanner's cursor %d: %w", cursor, err)
+	}
 	bal, status, err := w.chain.AccountStateAt(ctx, at, w.hot.Address())
 	if err != nil {
-		return nil, false, fmt.Errorf("hot wallet balance: %w", err)
+		return nil, fmt.Errorf("hot wallet balance: %w", err)
 	}
-	out["TON"].Add(out["TON"], bal)
+	st := &hotState{at: at.SeqNo, balances: map[string]*big.Int{"TON": bal}, active: status == ton.StatusActive}
 	for sym, j := range w.conf.Jettons {
 		b, err := w.chain.JettonBalanceAt(ctx, at, j.HotJettonWallet)
 		if err != nil {
-			return nil, false, fmt.Errorf("hot wallet %s balance: %w", sym, err)
+			return nil, fmt.Errorf("hot wallet %s balance: %w", sym, err)
 		}
-		out[sym].Add(out[sym], b)
+		st.balances[sym] = b
 	}
-	return out, status == ton.StatusActive, nil
+	w.m.balanceReads.WithLabelValues("read").Inc()
+	w.hot0 = st
+	return st, nil
 }
 
 // feeReserve is the per-message TON reserve batches were written with
@@ -775,6 +818,7 @@ type workerMetrics struct {
 	batches, batched, sends, expired, errors prometheus.Counter
 	halted                                   prometheus.Gauge
 	paused                                   *prometheus.GaugeVec
+	balanceReads                             *prometheus.CounterVec
 }
 
 func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
@@ -788,9 +832,11 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 			Help: "1 while the withdrawal worker is stopped because a batch declared expired executed (processor resume-withdrawals clears it)."}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "processor_withdrawals_paused",
 			Help: "1 while the currency's withdrawals are paused (processor withdrawals pause|resume)."}, []string{"currency"}),
+		balanceReads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "processor_hot_balance_reads_total",
+			Help: "Hot wallet balance lookups for batches: read from the chain, or reused because the scanner's cursor had not passed the block they were read at."}, []string{"source"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors, m.halted, m.paused)
+		reg.MustRegister(m.batches, m.batched, m.sends, m.expired, m.errors, m.halted, m.paused, m.balanceReads)
 	}
 	return m
 }
