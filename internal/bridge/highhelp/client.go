@@ -455,8 +455,12 @@ func (c *Client) call(ctx context.Context, path string, body, out any, create bo
 		return fmt.Errorf("%w: read answer: %w", bridge.ErrOutcomeUnknown, err)
 	}
 	switch {
-	case resp.StatusCode == http.StatusNotFound && !create:
+	case resp.StatusCode == http.StatusNotFound && !create && ownError(data):
 		return fmt.Errorf("%s: %w", errorMessage(data, resp.Status), bridge.ErrNotFound)
+	case resp.StatusCode == http.StatusNotFound && !create:
+		// Not HighHelp's own answer (a proxy's page, a wrong base URL):
+		// nothing is known about the payment, so it must never end it.
+		return fmt.Errorf("%w: HTTP 404 that is not HighHelp's error answer: %s", bridge.ErrNoDefiniteAnswer, errorMessage(data, resp.Status))
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests:
 		// Refused before processing: safe to retry, but keep it unknown
 		// for create calls so nothing is created twice.
@@ -484,6 +488,17 @@ func notSent(err error) bool {
 }
 
 // errorMessage pulls the provider's reason out of an error body.
+// ownError reports whether an error body is HighHelp's own JSON answer
+// ({"status": "error", "status_description": ...}), not a page from
+// something in front of it.
+func ownError(data []byte) bool {
+	var e struct {
+		Status      string  `json:"status"`
+		Description *string `json:"status_description"`
+	}
+	return json.Unmarshal(data, &e) == nil && e.Status == "error" && e.Description != nil
+}
+
 func errorMessage(data []byte, fallback string) string {
 	var m map[string]any
 	if json.Unmarshal(data, &m) == nil {

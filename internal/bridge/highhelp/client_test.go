@@ -496,3 +496,34 @@ func BenchmarkParseCallbackRSA(b *testing.B) {
 		}
 	}
 }
+
+// A 404 that is not HighHelp's own JSON error (a reverse proxy's page, a
+// wrong base URL) says nothing about the payment: were it "no such
+// payment", the reconciler would fail payouts HighHelp may still pay.
+func TestForeign404IsNoDefiniteAnswer(t *testing.T) {
+	t.Parallel()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "<html><body><h1>404 Not Found</h1>nginx</body></html>")
+	}))
+	t.Cleanup(proxy.Close)
+	var conf *highhelp.Config
+	e := newEnv(t, func(_ *sim.Config, c *highhelp.Config) { conf = c })
+	cfg := *conf
+	cfg.BaseURL = proxy.URL
+	c, err := highhelp.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []bridge.Kind{bridge.Payin, bridge.Payout} {
+		_, err := c.Status(context.Background(), kind, "never-seen")
+		if errors.Is(err, bridge.ErrNotFound) || !errors.Is(err, bridge.ErrNoDefiniteAnswer) {
+			t.Fatalf("%s status through a foreign 404: %v; want ErrNoDefiniteAnswer, never ErrNotFound", kind, err)
+		}
+	}
+	// HighHelp's own answer stays definite.
+	if _, err := e.c.Status(context.Background(), bridge.Payout, "never-seen"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("simulator's own 404: %v, want ErrNotFound", err)
+	}
+}

@@ -342,6 +342,16 @@ func (c *Client) Status(ctx context.Context, kind bridge.Kind, reference string)
 		return bridge.Result{}, fmt.Errorf("payfield: status of %s: %w", reference, err)
 	}
 	if status == http.StatusNotFound {
+		// Only Payfield's documented error ({"code": "not_found"}) says
+		// there is no such payment; a proxy's page or a wrong base URL
+		// says nothing, and must never end a payment.
+		var e struct {
+			Code string `json:"code"`
+		}
+		if json.Unmarshal(resp, &e) != nil || e.Code != "not_found" {
+			return bridge.Result{}, fmt.Errorf("%w: payfield status of %s %s: HTTP 404 that is not Payfield's error answer: %s",
+				bridge.ErrNoDefiniteAnswer, kind, reference, errorMessage(resp))
+		}
 		return bridge.Result{}, fmt.Errorf("%w: payfield %s %s", bridge.ErrNotFound, kind, reference)
 	}
 	if status != http.StatusOK {

@@ -3,6 +3,7 @@ package payfield_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -268,5 +269,30 @@ func TestParseCallbackRejectsForgedStaleAndMalformed(t *testing.T) {
 		if _, err := c.ParseCallback(req(tt.body, tt.h), tt.body); !errors.Is(err, bridge.ErrBadCallback) {
 			t.Errorf("%s: %v, want ErrBadCallback", tt.name, err)
 		}
+	}
+}
+
+// A 404 that is not Payfield's documented error ({"code":"not_found"}),
+// e.g. a reverse proxy's page or a wrong base URL, says nothing about the
+// payment: were it "no such payment", the reconciler would fail payouts
+// Payfield may still pay.
+func TestForeign404IsNoDefiniteAnswer(t *testing.T) {
+	t.Parallel()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "<html><body><h1>404 Not Found</h1>nginx</body></html>")
+	}))
+	t.Cleanup(proxy.Close)
+	s := start(t, sim.Options{})
+	c := client(t, s, func(o *payfield.Options) { o.BaseURL = proxy.URL })
+	for _, kind := range []bridge.Kind{bridge.Payin, bridge.Payout} {
+		_, err := c.Status(context.Background(), kind, "never-seen")
+		if errors.Is(err, bridge.ErrNotFound) || !errors.Is(err, bridge.ErrNoDefiniteAnswer) {
+			t.Fatalf("%s status through a foreign 404: %v; want ErrNoDefiniteAnswer, never ErrNotFound", kind, err)
+		}
+	}
+	if _, err := client(t, s, nil).Status(context.Background(), bridge.Payout, "never-seen"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("simulator's own 404: %v, want ErrNotFound", err)
 	}
 }
