@@ -462,3 +462,76 @@ func TestAdminTakesJettonsOutOfDepositJettonWallets(t *testing.T) {
 		t.Fatalf("written off %s, want 5000/400 (once each)", g)
 	}
 }
+
+// The admin of a governed jetton locks a deposit's jetton wallet (no
+// outgoing transfers). Every sweep attempt costs the hot wallet a gas
+// top-up and fees and is refused (exit code 45); trying again at every
+// step would burn TON for as long as the lock lasts. After each refused
+// sweep the next attempt waits longer (base, 2 x base, ...), and once the
+// admin unlocks the wallet the deposit is swept.
+func TestLockedDepositJettonWalletIsRetriedWithBackoff(t *testing.T) {
+	t.Parallel()
+	const base = 3 * time.Second
+	n, js, env := kindsNetwork(t, "1000")
+	j := js[tonsim.JettonGoverned]
+	p := startTuned(t, n, env, func(c *withdrawals.WorkerConfig) {
+		fast(c)
+		c.Sweeps.RetryBackoff = base
+	})
+	p.fundHot(t, "50")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, dep := p.newAddress(t, "locked", "GUSD")
+	if _, err := n.Mint(ctx, j.Master, dep, big.NewInt(5000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.SetJettonWalletStatus(ctx, j.Master, dep, tonsim.StatusNoOutgoing); err != nil {
+		t.Fatal(err)
+	}
+	type attempt struct {
+		state         string
+		created, done time.Time
+	}
+	attempts := func() []attempt {
+		rows, err := p.app.DB.Query(ctx, `SELECT s.state, s.created_at, s.updated_at FROM sweeps s
+			JOIN deposit_wallets d ON d.id = s.deposit_wallet_id WHERE d.address = $1 ORDER BY s.id`, dep.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []attempt
+		for rows.Next() {
+			var a attempt
+			if err := rows.Scan(&a.state, &a.created, &a.done); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	failed := func() int {
+		k := 0
+		for _, a := range attempts() {
+			if a.state == "failed" {
+				k++
+			}
+		}
+		return k
+	}
+	waitFor(t, 90*time.Second, "three refused sweeps", func() bool { return failed() >= 3 })
+	list := attempts()
+	t.Logf("sweeps while locked: %v", p.sweepStates(t, dep))
+	for i := 1; i < 3; i++ {
+		want := base << (i - 1)
+		if gap := list[i].created.Sub(list[i-1].done); gap < want-200*time.Millisecond {
+			t.Fatalf("sweep %d decided %v after sweep %d was refused; want at least %v (attempts: %+v)", i+1, gap, i, want, list)
+		}
+	}
+	if _, err := n.UnlockJettonWallet(ctx, j.Master, dep); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, "the sweep after the unlock", func() bool {
+		l := attempts()
+		return len(l) > 0 && l[len(l)-1].state == "confirmed"
+	})
+}

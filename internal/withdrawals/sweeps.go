@@ -70,6 +70,12 @@ type SweepConfig struct {
 	// MaxPerStep bounds the sweeps decided and messages written per step
 	// (default 50).
 	MaxPerStep int
+	// RetryBackoff is how long a deposit waits for its next sweep after
+	// one failed (default 1 minute), doubling with each failure since its
+	// last confirmed sweep up to RetryBackoffMax (default 6 hours): every
+	// attempt costs fees (and a gas top-up for jettons), so a deposit whose
+	// jetton wallet its admin locked must not be tried at every step.
+	RetryBackoff, RetryBackoffMax time.Duration
 }
 
 func (c SweepConfig) withDefaults() SweepConfig {
@@ -82,7 +88,24 @@ func (c SweepConfig) withDefaults() SweepConfig {
 	if c.MaxPerStep <= 0 {
 		c.MaxPerStep = 50
 	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = time.Minute
+	}
+	if c.RetryBackoffMax <= 0 {
+		c.RetryBackoffMax = 6 * time.Hour
+	}
 	return c
+}
+
+// backingOff is the condition, on deposit_wallets d, that d's last sweep
+// failed less than its backoff ago: RetryBackoff doubled for each failed
+// sweep since its last confirmed one, at most RetryBackoffMax ($base and
+// $max are those in seconds).
+func backingOff(base, max string) string {
+	return `EXISTS (SELECT 1 FROM (SELECT count(*) AS n, max(f.updated_at) AS last FROM sweeps f
+			WHERE f.deposit_wallet_id = d.id AND f.state = 'failed'
+			  AND f.id > coalesce((SELECT max(c.id) FROM sweeps c WHERE c.deposit_wallet_id = d.id AND c.state = 'confirmed'), 0)) r
+		WHERE r.n > 0 AND r.last > now() - make_interval(secs => least(` + base + ` * power(2, least(r.n - 1, 40)), ` + max + `)))`
 }
 
 // topUp is a hot batch message that brings a deposit wallet gas.
@@ -204,7 +227,8 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 			  AND (SELECT coalesce(sum(i.amount), 0) FROM incomes i WHERE i.deposit_wallet_id = d.id AND i.imported_from IS NULL
 			       AND i.tx_lt > coalesce((SELECT max(m.tx_lt) FROM deposit_wallet_messages m
 			                               WHERE m.deposit_wallet_id = d.id AND m.state = 'confirmed'), -1)) > $1::numeric
-			ORDER BY d.id LIMIT $2`, sc.TONThreshold.String(), sc.MaxPerStep)
+			  AND NOT `+backingOff("$3", "$4")+`
+			ORDER BY d.id LIMIT $2`, sc.TONThreshold.String(), sc.MaxPerStep, sc.RetryBackoff.Seconds(), sc.RetryBackoffMax.Seconds())
 		if err != nil {
 			return fmt.Errorf("TON deposits to sweep: %w", err)
 		}
@@ -233,7 +257,8 @@ func (w *Worker) planSweeps(ctx context.Context) error {
 			       AND i.id > greatest(
 			           coalesce((SELECT max(s.last_income_id) FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state = 'confirmed'), 0),
 			           coalesce((SELECT max(o.last_income_id) FROM jetton_writeoffs o WHERE o.deposit_wallet_id = d.id), 0))) > $2::numeric
-			ORDER BY d.id LIMIT $3`, sym, j.SweepThreshold.String(), sc.MaxPerStep)
+			  AND NOT `+backingOff("$4", "$5")+`
+			ORDER BY d.id LIMIT $3`, sym, j.SweepThreshold.String(), sc.MaxPerStep, sc.RetryBackoff.Seconds(), sc.RetryBackoffMax.Seconds())
 		if err != nil {
 			return fmt.Errorf("%s deposits to sweep: %w", sym, err)
 		}
