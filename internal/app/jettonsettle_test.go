@@ -147,6 +147,7 @@ func TestJettonSweepRefusedByTheDepositJettonWalletFails(t *testing.T) {
 	p := startTuned(t, n, env, func(c *withdrawals.WorkerConfig) {
 		fast(c)
 		c.JettonGas = tlb.MustFromTON("0.02").Nano() // the jetton wallet wants more than 0.03 TON
+		c.Sweeps.RetryBackoff = time.Second          // not the default minute after a failed sweep
 	})
 	p.fundHot(t, "10")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -197,6 +198,7 @@ func TestJettonSweepWhoseGasAServiceWithdrawalTookIsRedone(t *testing.T) {
 		// The service withdrawal's message, lost on its first send, is
 		// sent again only after the top-up has arrived.
 		c.ResendEvery = 20 * time.Second
+		c.Sweeps.RetryBackoff = time.Second // not the default minute after a failed sweep
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
