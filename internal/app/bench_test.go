@@ -188,6 +188,7 @@ func benchWithdrawals(b *testing.B, count int, comment func(i int) string) {
 		}
 		close(next)
 		wg.Wait()
+		submitted := time.Since(start)
 		for {
 			var done int
 			if err := p.app.DB.QueryRow(ctx, `SELECT count(*) FROM withdrawals WHERE state = 'processed' AND user_id = 'bench'`).Scan(&done); err != nil {
@@ -218,6 +219,7 @@ func benchWithdrawals(b *testing.B, count int, comment func(i int) string) {
 			b.Fatalf("an external of %d bytes: validators refuse over %d", biggest, limit)
 		}
 		b.ReportMetric(float64(count)/elapsed.Minutes(), "withdrawals/min")
+		b.ReportMetric(submitted.Seconds(), "submit-s")
 		b.ReportMetric(p50, "p50-latency-s")
 		b.ReportMetric(p99, "p99-latency-s")
 		b.ReportMetric(float64(biggest), "max-external-bytes")

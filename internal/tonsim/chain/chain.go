@@ -192,7 +192,13 @@ type Chain struct {
 	log    *slog.Logger
 	limits SizeLimits // config param 43
 
+	// mu guards the state below. A round (produce) holds it except while
+	// it emulates a transaction or builds its blocks from copies, so
+	// queries and sendMessage are answered while a block is being made,
+	// as a real liteserver answers while validators work; prodMu keeps
+	// rounds one at a time.
 	mu         sync.RWMutex
+	prodMu     sync.Mutex
 	accounts   map[accKey]*account
 	shards     []*shardChain // sorted by id
 	master     *Block
@@ -253,7 +259,10 @@ func New(cfg Config, exec Executor, genesis []GenesisAccount) (*Chain, error) {
 	if err := c.zeroState(now); err != nil {
 		return nil, err
 	}
-	if _, err := c.produce(context.Background()); err != nil {
+	c.mu.Lock()
+	_, err = c.produce(context.Background())
+	c.mu.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("first block: %w", err)
 	}
 	return c, nil
@@ -528,6 +537,8 @@ func (c *Chain) TxCount() uint64 {
 // ProduceBlock runs one round: executes queued messages and produces a block
 // for every shard plus the masterchain block that references them.
 func (c *Chain) ProduceBlock(ctx context.Context) (*Block, error) {
+	c.prodMu.Lock()
+	defer c.prodMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.produce(ctx)
@@ -623,6 +634,8 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 	}
 	out := make([]built, len(c.shards))
 	var wg sync.WaitGroup
+	// Built from copies: queries are answered meanwhile (the round's
+	// executed transactions stay unlisted until their block is bound).
 	for i, s := range c.shards {
 		o := origins[s.id]
 		var seqno uint32
@@ -648,7 +661,9 @@ func (c *Chain) produce(ctx context.Context) (*Block, error) {
 			out[i] = built{seqno: seqno, blk: blk, state: state, fileHash: BlockFileHash(blk), txs: mine, accounts: accounts}
 		}()
 	}
+	c.mu.Unlock()
 	wg.Wait()
+	c.mu.Lock()
 	for i, s := range c.shards {
 		b := out[i]
 		s.top = c.finish(0, s.id, b.seqno, b.blk, b.state, startLT, endLT, now, b.txs, b.accounts, b.fileHash)
@@ -764,7 +779,12 @@ func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (t
 	if q.bulk != nil {
 		res, err = bulkExecute(a, msg, q.bulk, p)
 	} else {
-		res, err = c.exec.Execute(ctx, a.shardAccount, msg, p)
+		// Emulation is most of a round: let queries in meanwhile. Only
+		// rounds change accounts, and they run one at a time (prodMu).
+		sa := a.shardAccount
+		c.mu.Unlock()
+		res, err = c.exec.Execute(ctx, sa, msg, p)
+		c.mu.Lock()
 	}
 	if err != nil {
 		return txInBlock{}, nil, err

@@ -56,6 +56,8 @@ type snapshot struct {
 // Snapshot writes the chain to w. Queued messages are not saved: like a
 // node restart, messages not yet in a block are lost.
 func (c *Chain) Snapshot(w io.Writer) error {
+	c.prodMu.Lock() // not in the middle of a round
+	defer c.prodMu.Unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s := snapshot{Version: snapshotVersion, GlobalID: c.cfg.GlobalID, LT: c.lt, TxCount: c.txCount, Supply: c.supply.String()}

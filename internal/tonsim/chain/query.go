@@ -307,10 +307,15 @@ func (c *Chain) LastTx(addr *address.Address) *TxRef {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	a := c.accounts[keyOf(addr)]
-	if a == nil || len(a.txs) == 0 {
+	if a == nil {
 		return nil
 	}
-	return a.txs[len(a.txs)-1]
+	for i := len(a.txs) - 1; i >= 0; i-- {
+		if a.txs[i].Block != nil { // executed in a round whose block is not built yet
+			return a.txs[i]
+		}
+	}
+	return nil
 }
 
 // TxsSince returns addr's transactions with lt > after, oldest first.

@@ -1,0 +1,92 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// gateExec accepts every message at sendMessage; once armed, the next
+// emulation (the round's) waits until released, and from then on every
+// message is dropped.
+type gateExec struct {
+	armed, released  atomic.Bool
+	entered, release chan struct{}
+}
+
+func (e *gateExec) Execute(context.Context, *cell.Cell, *cell.Cell, ExecParams) (*ExecResult, error) {
+	if e.armed.CompareAndSwap(true, false) {
+		close(e.entered)
+		<-e.release
+		e.released.Store(true)
+	}
+	if e.released.Load() {
+		return nil, errors.New("dropped by the test")
+	}
+	return &ExecResult{Success: true}, nil
+}
+
+func (e *gateExec) RunGetMethod(context.Context, GetMethodCall) (*GetMethodResult, error) {
+	return &GetMethodResult{ExitCode: 11}, nil
+}
+
+// A liteserver answers queries and accepts messages while validators make
+// the next block. tonsim held its chain lock for a whole round (mostly
+// emulation), so every query waited for the block being made: clients
+// measured tonsim's rounds, not their own work.
+func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
+	exec := &gateExec{entered: make(chan struct{}), release: make(chan struct{})}
+	c, err := New(Config{Blockchain: testConfig(t)}, exec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.SendExternal(ctx, extIn(t, paddedBody(10))); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Last().ID.SeqNo
+	exec.armed.Store(true)
+	produced := make(chan error, 1)
+	go func() {
+		_, err := c.ProduceBlock(ctx)
+		produced <- err
+	}()
+	select {
+	case <-exec.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the round never emulated the queued message")
+	}
+	answered := make(chan error, 1)
+	go func() {
+		last := c.Last()
+		if last.ID.SeqNo != before {
+			answered <- errors.New("the head moved before the round ended")
+			return
+		}
+		if _, err := c.MasterBySeqno(before); err != nil {
+			answered <- err
+			return
+		}
+		answered <- c.SendExternal(ctx, extIn(t, paddedBody(20)))
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		close(exec.release)
+		t.Fatal("queries and sendMessage waited for the block being made")
+	}
+	close(exec.release)
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Last().ID.SeqNo; got != before+1 {
+		t.Fatalf("head %d after the round, want %d", got, before+1)
+	}
+}
