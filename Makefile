@@ -40,6 +40,7 @@ dev: check-go assets
 # (scripts/with-test-db.sh, scripts/with-rabbitmq.sh; README, Tests).
 test: check-go assets
 	$(GO) vet $(PKGS)
+	./scripts/ensure-chromium.sh
 	./scripts/with-test-db.sh ./scripts/with-rabbitmq.sh $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # A local TON network on its own: liteserver 127.0.0.1:46732, control API
@@ -61,7 +62,8 @@ lint: check-go
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
 
-# Runs every issue's benchmarks and writes the table to bench/results.md.
+# Runs every issue's benchmarks three times (BENCH_RUNS=1 for one) beside
+# same-run baselines and writes the report to bench/results.md.
 bench: check-go assets
 	./scripts/with-test-db.sh $(GO) run ./cmd/benchreport
 

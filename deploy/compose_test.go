@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"net/url"
 	"os"
 	"testing"
 
@@ -57,5 +58,19 @@ func TestComposeBuildsOnceAndKeepsTheSeedInAFileSecret(t *testing.T) {
 	}
 	if doc.Secrets["processor_seed"].File == "" {
 		t.Error("the processor_seed secret has no file")
+	}
+	// The optional RabbitMQ sink publishes to the compose file's broker,
+	// with the user the broker is started with.
+	for _, name := range []string{"processor-1", "processor-2"} {
+		raw, _ := doc.Services[name].Environment["RABBITMQ_URL"].(string)
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "amqp" {
+			t.Fatalf("%s: RABBITMQ_URL %q is not an amqp:// URL", name, raw)
+		}
+		mq, ok := doc.Services[u.Hostname()]
+		pass, _ := u.User.Password()
+		if !ok || mq.Environment["RABBITMQ_DEFAULT_USER"] != u.User.Username() || mq.Environment["RABBITMQ_DEFAULT_PASS"] != pass {
+			t.Errorf("%s: RABBITMQ_URL %s does not name the broker service and the user it starts with", name, u.Redacted())
+		}
 	}
 }

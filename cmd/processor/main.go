@@ -63,7 +63,7 @@ func withCancel(ctx context.Context, stop context.CancelFunc) (context.Context, 
 }
 
 const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-wallet|new-seed|resume-withdrawals NOTE|takeover-bicycle ...|
-                 withdrawal ...|withdrawals ...|operator ...|dev|help]
+                 withdrawal ...|withdrawals ...|operator ...|ledger-backfill|ledger-adjust ...|dev|help]
 
   serve    run the API and background workers (default); several replicas
            may share one database: each background job runs on the one
@@ -100,6 +100,14 @@ const usage = `usage: processor [serve [--api-only|--workers-only]|migrate|hot-w
            otpauth:// URI
   operator disable NAME [--reason TEXT]
            disable an operator
+  ledger-backfill
+           build the ledger from the rows of events settled before it
+           existed (deposits, withdrawals, sweeps, service withdrawals,
+           cold transfers); safe to run again
+  ledger-adjust REF ACCOUNT CURRENCY AMOUNT
+           book a signed AMOUNT (base units) on ACCOUNT (hot, cold:..,
+           deposit:..) against external, once per REF: the hot wallet's
+           funding, or a reconciliation difference a person explained
   dev      start a local TON network, a throwaway database (unless
            DATABASE_URL is set) and the processor, seeded; prints the API
            token, URLs and curl lines. Ctrl-C cleans up.
@@ -192,6 +200,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return withdrawalsCommand(ctx, flags, getenv, stdout)
 	case "operator":
 		return operatorCommand(ctx, flags, getenv, stdout)
+	case "ledger-backfill", "ledger-adjust":
+		return ledgerCommand(ctx, cmd, flags, getenv, stdout)
 	case "dev":
 		return app.Dev(ctx, app.DevOptions{Getenv: getenv, Out: stdout})
 	case "help", "-h", "--help":

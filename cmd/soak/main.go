@@ -3,12 +3,15 @@
 // duplicate-submitted withdrawals, sweeps, cold wallet transfers, a burst of
 // withdrawals, a withdrawal above the hot wallet balance, refused masterchain
 // destinations and fiat bridge payins and payouts at provider simulators,
-// with faults injected, for a fixed duration; then
+// with faults injected (RabbitMQ broker outages among them: the processor
+// also publishes to a RabbitMQ broker through a proxy), for a fixed
+// duration; then
 // it checks the invariants against the chain, prints the summary table and
 // exits 1 on any violation (2 when the run itself could not be carried out).
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -36,6 +39,8 @@ func main() {
 	flag.IntVar(&o.BridgePerTick, "bridge", 2, "fiat bridge payments per tick (Payfield, HighHelp, Paykassma simulators; 0: none)")
 	flag.DurationVar(&o.BridgeUnknownGiveUp, "bridge-give-up", 20*time.Second, "the processor's BRIDGE_UNKNOWN_GIVE_UP")
 	flag.DurationVar(&o.DrainTimeout, "drain", 120*time.Second, "how long to wait for everything to settle after the traffic")
+	flag.StringVar(&o.RabbitMQURL, "rabbitmq", cmp.Or(os.Getenv("TEST_RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		"RabbitMQ broker the processor also publishes to, through a proxy the broker outage fault cuts (an exchange and queue of the run's own; \"\": no RabbitMQ)")
 	flag.StringVar(&o.DatabaseURL, "database-url", "", "an existing empty database instead of a throwaway PostgreSQL (no restart fault)")
 	flag.StringVar(&o.ProcessorBin, "processor", "", "a built cmd/processor (default: go build from the module)")
 	flag.StringVar(&o.WorkDir, "work-dir", "", "keep the processor binary, log and config here (default: a temporary directory)")

@@ -32,8 +32,10 @@ import (
 	_ "github.com/ton-custody/processor/internal/bridge/payfield"
 	_ "github.com/ton-custody/processor/internal/bridge/paykassma"
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/console"
 	"github.com/ton-custody/processor/internal/httpapi"
 	"github.com/ton-custody/processor/internal/leader"
+	"github.com/ton-custody/processor/internal/ledger"
 	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/ton"
@@ -50,6 +52,9 @@ type Options struct {
 	Logger     *slog.Logger
 	// Listener, when set, is served instead of listening on Config.APIListen.
 	Listener net.Listener
+	// ConsoleListener, when set, is served instead of listening on
+	// Config.Console.Addr (with CONSOLE_ADDR set).
+	ConsoleListener net.Listener
 	// Tune adjusts the withdrawal worker's settings (tests shorten delays).
 	Tune func(*withdrawals.WorkerConfig)
 	// Getenv reads settings that are not in config.Config (the bridge's
@@ -93,10 +98,15 @@ type App struct {
 	bridgeConf *bridge.Config
 	bridgeOn   bool
 	Notifiers  []*notify.Worker // one per configured notification sink
+	// Reconciler compares the ledger with the chain (nil: off).
+	Reconciler *ledger.Reconciler
 	Registry   *prometheus.Registry
 	API        *echo.Echo
-	log        *slog.Logger
-	listener   net.Listener
+	// Console is the operator console; nil unless CONSOLE_ENABLED.
+	Console         *console.Console
+	consoleListener net.Listener
+	log             *slog.Logger
+	listener        net.Listener
 }
 
 // NewLogger builds the process logger: JSON (production) or text.
@@ -124,7 +134,8 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration warning", "warning", w)
 	}
-	a := &App{Config: cfg, log: log, Registry: prometheus.NewRegistry(), listener: opts.Listener, role: opts.Role}
+	a := &App{Config: cfg, log: log, Registry: prometheus.NewRegistry(), listener: opts.Listener, role: opts.Role,
+		consoleListener: opts.ConsoleListener}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -231,6 +242,14 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		RecheckAfter: a.bridgeConf.ReconcileInterval, UnknownGiveUp: a.bridgeConf.UnknownGiveUp, Logger: log.With("component", "bridge")})
 	a.Registry.MustRegister(newQueueCollector(a.DB, log))
 	a.hotBal = newHotBalance(a.Chain, a.Wallets.HotWalletAddress(), cfg.HotWalletMinBalance, a.Registry)
+	if cfg.LedgerReconcileInterval > 0 {
+		rc := ledger.ReconcilerConfig{Hot: a.Wallets.HotWalletAddress(), HotJettons: map[string]*address.Address{}, Cold: cfg.ColdWallet,
+			Dust: cfg.LedgerReconcileDust, Interval: cfg.LedgerReconcileInterval}
+		for sym, j := range jettons {
+			rc.HotJettons[sym] = j.HotJettonWallet
+		}
+		a.Reconciler = ledger.NewReconciler(a.DB, a.Chain, rc, a.Registry, log.With("component", "reconciliation"))
+	}
 	a.API, err = httpapi.New(httpapi.Options{Config: cfg, Wallets: walletsAPI{a.Wallets}, Resolver: resolverAPI{a.Chain},
 		Incomes: readModel, Withdrawals: wakeOnCreate{requests, a.Payouts}, Sync: readModel, Registerer: a.Registry, Gatherer: a.Registry,
 		Ready: a.ready, Logger: log,
@@ -238,10 +257,16 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			if err := bridge.NewAPI(a.Bridge).Register(e, auth); err != nil {
 				return err
 			}
+			if err := ledger.NewAPI(a.DB, cfg.Currencies()).Register(e, auth); err != nil {
+				return err
+			}
 			nemo.New(a.bridgeConf.Nemo, a.Bridge, nemo.Options{Logger: log.With("component", "nemo")}).Register(e)
 			return nil
 		}})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.newConsole(ceiling.masters); err != nil {
 		return nil, err
 	}
 	log.Info("processor ready", "network", string(cfg.Network), "hot_wallet", a.Wallets.FormatAddress(a.Wallets.HotWalletAddress(), true),
@@ -285,6 +310,9 @@ func (a *App) Serve(ctx context.Context) error {
 		if a.bridgeOn {
 			jobs["bridge-reconciler"] = bridge.ReconcilerFor(a.Bridge, a.bridgeConf).Run
 		}
+		if a.Reconciler != nil {
+			jobs["ledger-reconciler"] = a.Reconciler.Run
+		}
 		for name, job := range jobs {
 			e := &leader.Elector{DB: a.DB, Name: name, Log: a.log.With("component", "leader")}
 			wg.Add(1)
@@ -302,6 +330,19 @@ func (a *App) Serve(ctx context.Context) error {
 	var handler http.Handler = a.API
 	if a.role == RoleWorkers {
 		handler = a.opsHandler()
+	}
+	if a.Console != nil {
+		if a.Config.Console.Addr == "" {
+			handler = console.Mount(a.Console, handler)
+		} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.serveConsole(ctx); err != nil {
+					a.log.Error("console stopped", "err", err)
+				}
+			}()
+		}
 	}
 	srv := httpapi.NewHTTPServer(a.Config.APIListen, handler, a.log)
 	ln := a.listener

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ton-custody/processor/internal/app"
+	"github.com/ton-custody/processor/internal/operators"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and a concurrent reader.
@@ -90,11 +91,49 @@ func TestDevBringsEverythingUpAndItsCurlLinesWork(t *testing.T) {
 			deposit = a
 		}
 	}
+	// dev books the hot wallet's funding in the ledger: a newcomer's first
+	// run shows no reconciliation difference.
+	var recon string
+	waitFor(t, 60*time.Second, "a reconciliation report", func() bool {
+		res, _ := exec.Command("curl", "-s", "-H", "Authorization: Bearer "+d.APIToken, d.APIURL+"/v1/reconciliation").Output()
+		recon = string(res)
+		return strings.Contains(recon, `"differences"`)
+	})
+	if !strings.Contains(recon, `"differences":[]`) {
+		t.Fatalf("dev's ledger differs from the chain: %s", recon)
+	}
 	// The hot wallet is funded and deployed, holding the demo jetton.
 	ton := exec.Command("curl", "-s", "-H", "Authorization: Bearer "+d.APIToken, d.APIURL+"/v1/balance?currency=TON")
 	res, _ := ton.Output()
 	if !strings.Contains(string(res), `"status":"active"`) {
 		t.Fatalf("hot wallet not deployed: %s", res)
+	}
+	// The console is on, with the demo operators the banner lists: the
+	// admin logs in with its password and a TOTP code from its secret and
+	// sees the dashboard, the demo jetton in its decimals.
+	if d.ConsoleURL == "" || len(d.Operators) != 2 {
+		t.Fatalf("console %q, operators %v", d.ConsoleURL, d.Operators)
+	}
+	for _, want := range []string{d.ConsoleURL, "otpauth://totp/", "oathtool --totp -b"} {
+		if !strings.Contains(banner, want) {
+			t.Fatalf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	for _, o := range d.Operators {
+		for _, want := range []string{o.Name, o.Password, o.TOTPSecret, o.TOTPURI} {
+			if !strings.Contains(banner, want) {
+				t.Fatalf("banner lacks operator %s's %q:\n%s", o.Name, want, banner)
+			}
+		}
+	}
+	if d.Operators[0].Role != operators.RoleAdmin || d.Operators[1].Role != operators.RoleApprover {
+		t.Fatalf("demo operators %v", d.Operators)
+	}
+	c := newConsoleClient(t, strings.TrimSuffix(d.ConsoleURL, "/console/"))
+	c.login(consoleOperator{name: d.Operators[0].Name, password: d.Operators[0].Password, secret: d.Operators[0].TOTPSecret})
+	dash := c.get("/console/")
+	if dash.status != 200 || !strings.Contains(dash.body, `id="dashboard"`) || !strings.Contains(dash.body, "1,000,000 DEMO") {
+		t.Fatalf("console dashboard: %d\n%s", dash.status, dash.body)
 	}
 	cancel()
 	select {

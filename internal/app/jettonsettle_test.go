@@ -13,6 +13,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/ledger"
 	"github.com/ton-custody/processor/internal/store/storetest"
 	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/ton-custody/processor/internal/withdrawals"
@@ -133,6 +134,20 @@ func TestJettonWithdrawalBouncedByTheDestinationJettonWalletFails(t *testing.T) 
 		"destination": lockedDest, "tx_hash": rst["tx_hash"], "network_fee": p.txFee(t, lockedJW, rst["tx_hash"]), "reason": rst["reason"]})
 	if len(evs) != 2 {
 		t.Fatalf("%d withdrawal events, want 2: %v", len(evs), evs)
+	}
+	// The ledger follows the bounce: the 777 left transit for the hot
+	// account again, only the paid 1000 settled the user's liability, and
+	// once the funding is booked every wallet reconciles with the chain.
+	waitFor(t, 20*time.Second, "the bounced jettons booked back", func() bool {
+		return p.ledgerBalance(t, ledger.Transit, "LOCK").Sign() == 0
+	})
+	if b := p.ledgerBalance(t, ledger.User("u"), "LOCK"); b.Int64() != 1000 {
+		t.Fatalf("ledger: user u's LOCK liability %s, want 1000 (paid)", b)
+	}
+	p.adjust(t, "funding-ton", ledger.Hot, "TON", tlb.MustFromTON("50").Nano())
+	p.adjust(t, "funding-lock", ledger.Hot, "LOCK", big.NewInt(1_000_000))
+	if rep, err := p.app.Reconciler.Once(ctx); err != nil || len(rep.Differences) != 0 {
+		t.Fatalf("reconciliation after a bounced jetton withdrawal: %+v %v", rep, err)
 	}
 }
 

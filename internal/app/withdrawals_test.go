@@ -15,6 +15,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/ledger"
 	"github.com/ton-custody/processor/internal/store/storetest"
 	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/ton-custody/processor/internal/tonsim"
@@ -396,6 +397,18 @@ func TestColdWalletGetsTheExcessButNeverWhatWithdrawalsNeed(t *testing.T) {
 			hot := p.balance(t, tonaddr.Format(p.app.Wallets.HotWalletAddress(), config.Testnet, true))
 			if hot.Cmp(tlb.MustFromTON("299").Nano()) < 0 || hot.Cmp(tlb.MustFromTON("301").Nano()) > 0 {
 				t.Fatalf("hot wallet left with %s, want about the 300 TON residual", hot)
+			}
+			// The ledger books the transfer on the cold wallet's account, and
+			// once the funding is booked every wallet, cold included,
+			// reconciles with the chain.
+			coldAddr, _ := tonaddr.Parse(cold, config.Testnet)
+			if b := p.ledgerBalance(t, ledger.Cold(coldAddr), "TON"); b.Cmp(want) != 0 {
+				t.Fatalf("ledger cold wallet balance %s, want %s", b, want)
+			}
+			p.adjust(t, "funding", ledger.Hot, "TON", tlb.MustFromTON("1000").Nano())
+			rep, err := p.app.Reconciler.Once(context.Background())
+			if err != nil || len(rep.Differences) != 0 || rep.Accounts != 3 {
+				t.Fatalf("reconciliation with a cold wallet: %+v %v", rep, err)
 			}
 		})
 	}

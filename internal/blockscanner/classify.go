@@ -52,6 +52,10 @@ type Watched struct {
 	// originated before it the previous processor credited (see
 	// creditedBefore); 0 for none.
 	CreditedBeforeLT uint64
+	// PreviousHot is, for deposits a takeover imported, the previous
+	// processor's hot wallet (now ours): what it sends them is its own
+	// gas, never a deposit (see fromPreviousHot).
+	PreviousHot *[32]byte
 }
 
 // Credit is a deposit the classifier found.
@@ -72,6 +76,9 @@ type Credit struct {
 	TxHash        []byte
 	LT            uint64
 	Utime         uint32
+	// Fee is what the crediting transaction took from the watched
+	// account's TON balance (ledger.TxFees); set by the scanner.
+	Fee *big.Int
 }
 
 // Verdict explains a transaction that did not credit (for metrics).

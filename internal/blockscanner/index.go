@@ -2,9 +2,11 @@ package blockscanner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -97,6 +99,18 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
 	}
+	rows.Close()
+	// The previous processor's hot wallet, when a takeover imported its
+	// deposits (fromPreviousHot).
+	var previousHot *[32]byte
+	var prev []byte
+	switch err := ix.db.QueryRow(ctx, `SELECT hot_address FROM bicycle_takeover`).Scan(&prev); {
+	case err == nil:
+		previousHot = new([32]byte)
+		copy(previousHot[:], prev)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("blockscanner: the previous processor's hot wallet: %w", err)
+	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, r := range loaded {
@@ -105,6 +119,9 @@ func (ix *Index) Refresh(ctx context.Context) error {
 		}
 		w := r.w
 		w.Kind = KindDeposit
+		if w.CreditedBeforeLT != 0 {
+			w.PreviousHot = previousHot
+		}
 		copy(w.Owner[:], r.owner)
 		if r.jw != nil {
 			copy(w.JettonWallet[:], r.jw)

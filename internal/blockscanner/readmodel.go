@@ -121,7 +121,9 @@ type Income struct {
 // received over all time. With counting side "deposit" that is the sum of
 // the credited incomes (what reached the deposit); with "hot_wallet" it is
 // the sum of sweeps.received_amount of confirmed sweeps (what reached the
-// hot wallet from that deposit, after fees). Addresses with nothing yet
+// hot wallet from that deposit, after fees), plus, for a deposit a bicycle
+// takeover imported, bicycle's own sweep arrivals (bicycle_sweep_arrivals)
+// so its totals continue. Addresses with nothing yet
 // are listed with amount 0. An unknown user gets an empty list.
 func (m *ReadModel) TotalIncome(ctx context.Context, userID string) (Totals, error) {
 	q := totalDepositSQL
@@ -165,6 +167,7 @@ ORDER BY d.id`
 	totalHotWalletSQL = `
 SELECT d.workchain, d.address, d.currency,
        coalesce((SELECT sum(s.received_amount) FROM sweeps s WHERE s.deposit_wallet_id = d.id AND s.state = 'confirmed'), 0)
+     + coalesce((SELECT sum(a.amount) FROM bicycle_sweep_arrivals a WHERE a.deposit_wallet_id = d.id), 0)
 FROM deposit_wallets d
 WHERE d.user_id = $1
 ORDER BY d.id`

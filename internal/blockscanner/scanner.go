@@ -19,6 +19,7 @@ import (
 	tonutils "github.com/xssnick/tonutils-go/ton"
 
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/ledger"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/tonaddr"
 	"github.com/xssnick/tonutils-go/address"
@@ -175,11 +176,8 @@ func (s *Scanner) Init(ctx context.Context) error {
 		if err != nil || tag.RowsAffected() == 0 {
 			return err // another instance initialised it first
 		}
-		for _, t := range m.tops {
-			if _, err := tx.Exec(ctx, `INSERT INTO scanner_shard_tops (workchain, shard, seqno, root_hash, file_hash) VALUES ($1, $2, $3, $4, $5)`,
-				t.Workchain, t.Shard, int64(t.SeqNo), t.RootHash, t.FileHash); err != nil {
-				return err
-			}
+		if err := insertShardTops(ctx, tx, m.tops); err != nil {
+			return err
 		}
 		s.log.Info("scanner starts after masterchain block", "seqno", m.id.SeqNo)
 		return nil
@@ -471,7 +469,13 @@ func (s *Scanner) scanMaster(ctx context.Context, m *masterInfo, prev []*tonutil
 				s.log.Debug("deposit credited before the takeover skipped", "tx", hex.EncodeToString(mt.tx.Hash), "deposit_id", mt.w.DepositID)
 				continue
 			}
+			if c != nil && fromPreviousHot(mt.w, mt.tx) {
+				s.log.Info("transfer from the previous processor's hot wallet to an imported deposit is its gas, not a deposit",
+					"tx", hex.EncodeToString(mt.tx.Hash), "deposit_id", mt.w.DepositID, "amount", c.Amount.String())
+				continue
+			}
 			if c != nil {
+				c.Fee = ledger.TxFees(mt.tx)
 				r.credits = append(r.credits, c)
 				continue
 			}
@@ -538,11 +542,8 @@ func (s *Scanner) commit(ctx context.Context, cur *cursor, results []blockResult
 		if _, err := tx.Exec(ctx, `DELETE FROM scanner_shard_tops`); err != nil {
 			return fmt.Errorf("replace shard tops: %w", err)
 		}
-		for _, t := range lastM.tops {
-			if _, err := tx.Exec(ctx, `INSERT INTO scanner_shard_tops (workchain, shard, seqno, root_hash, file_hash) VALUES ($1, $2, $3, $4, $5)`,
-				t.Workchain, t.Shard, int64(t.SeqNo), t.RootHash, t.FileHash); err != nil {
-				return fmt.Errorf("replace shard tops: %w", err)
-			}
+		if err := insertShardTops(ctx, tx, lastM.tops); err != nil {
+			return fmt.Errorf("replace shard tops: %w", err)
 		}
 		return nil
 	})
@@ -553,6 +554,22 @@ func (s *Scanner) commit(ctx context.Context, cur *cursor, results []blockResult
 		s.m.deposits.WithLabelValues(cur).Add(float64(k))
 	}
 	return credited, nil
+}
+
+// insertShardTops stores a masterchain block's shard tops in one
+// statement (16 rows on mainnet, every block).
+func insertShardTops(ctx context.Context, tx pgx.Tx, tops []*tonutils.BlockIDExt) error {
+	if len(tops) == 0 {
+		return nil
+	}
+	wcs, shards, seqnos := make([]int32, len(tops)), make([]int64, len(tops)), make([]int64, len(tops))
+	roots, files := make([][]byte, len(tops)), make([][]byte, len(tops))
+	for i, t := range tops {
+		wcs[i], shards[i], seqnos[i], roots[i], files[i] = t.Workchain, t.Shard, int64(t.SeqNo), t.RootHash, t.FileHash
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO scanner_shard_tops (workchain, shard, seqno, root_hash, file_hash)
+		SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[])`, wcs, shards, seqnos, roots, files)
+	return err
 }
 
 // insertCredits records a batch's deposits in one statement and enqueues
@@ -608,12 +625,17 @@ func (s *Scanner) insertCredits(ctx context.Context, tx pgx.Tx, results []blockR
 	}
 	var out []*Credit
 	var events []Event
+	var postings []*ledger.Posting
 	for i, c := range all {
 		if !fresh[string(c.TxHash)] {
 			continue
 		}
 		out = append(out, c)
 		events = append(events, s.event(c, uint32(seqnos[i])))
+		postings = append(postings, creditPostings(c, uint32(seqnos[i]))...)
+	}
+	if err := ledger.PostAll(ctx, tx, postings...); err != nil {
+		return nil, err
 	}
 	if s.enqueue != nil && len(events) > 0 {
 		if err := s.enqueue(ctx, tx, events); err != nil {
@@ -638,4 +660,20 @@ func (s *Scanner) event(c *Credit, mcSeqno uint32) Event {
 		ev.BinaryComment = hex.EncodeToString(c.BinaryComment)
 	}
 	return Event{ID: "deposit:" + ev.TxHash, Topic: "deposit", Data: ev}
+}
+
+// creditPostings are the ledger postings of a credited deposit: the
+// deposit's account is debited and the user's liability credited with the
+// amount; a TON deposit also pays its transaction's fees (the user is
+// credited the full amount, the fee is the operator's).
+func creditPostings(c *Credit, mcSeqno uint32) []*ledger.Posting {
+	acct := ledger.DepositRaw(0, c.Owner[:])
+	p := &ledger.Posting{Ref: "deposit:" + ledger.TxRef(c.TxHash), Kind: "deposit", TxHash: c.TxHash, TxLT: c.LT, Utime: c.Utime,
+		MasterSeqno: mcSeqno, Lines: ledger.Move(c.Currency, c.Amount, ledger.User(c.UserID), acct)}
+	out := []*ledger.Posting{p}
+	if c.Currency == "TON" && c.Fee != nil && c.Fee.Sign() > 0 {
+		out = append(out, &ledger.Posting{Ref: "fee:" + ledger.TxRef(c.TxHash), Kind: "network_fee", TxHash: c.TxHash, TxLT: c.LT,
+			Utime: c.Utime, MasterSeqno: mcSeqno, Lines: ledger.Move("TON", c.Fee, acct, ledger.Fees)})
+	}
+	return out
 }

@@ -1,6 +1,10 @@
 package blockscanner
 
-import "github.com/xssnick/tonutils-go/tlb"
+import (
+	"bytes"
+
+	"github.com/xssnick/tonutils-go/tlb"
+)
 
 // creditedBefore reports whether a crediting transaction of a deposit a
 // takeover imported (processor takeover-bicycle) was credited by the
@@ -26,4 +30,16 @@ func creditedBefore(w Watched, tx *tlb.Transaction) bool {
 		lt = tx.IO.In.AsInternal().CreatedLT
 	}
 	return lt < w.CreditedBeforeLT
+}
+
+// fromPreviousHot reports whether tx is a TON transfer to a deposit a
+// takeover imported from the previous processor's hot wallet: gas bicycle
+// sent for a jetton service withdrawal of its own, landing after the
+// cut-over. Like transfers from our hot wallet, it is not a deposit.
+func fromPreviousHot(w Watched, tx *tlb.Transaction) bool {
+	if w.PreviousHot == nil || w.Kind != KindDeposit || w.Currency != "TON" || tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
+		return false
+	}
+	src := tx.IO.In.AsInternal().SrcAddr
+	return src != nil && src.Workchain() == 0 && bytes.Equal(src.Data(), w.PreviousHot[:])
 }

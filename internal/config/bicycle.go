@@ -73,6 +73,7 @@ func BicycleVariables() []BicycleVar {
 		BicycleVar{Name: EnvAllowableLag, Ours: EnvAllowableLag,
 			Read: "bicycle's whole seconds (N) are read as Ns, 0 as bicycle's 40s"},
 	)
+	out = append(out, bicycleNotifyVars...)
 	return append(out, bicycleUnread...)
 }
 

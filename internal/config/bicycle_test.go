@@ -167,3 +167,107 @@ func TestREADMEHasTheVariableTables(t *testing.T) {
 		}
 	}
 }
+
+// Every bicycle variable the README's table lists is read as it says:
+// set (with the bicycle profile), it earns a warning that names it and,
+// when it stands in for one of ours, ours; bicycle's webhook variables,
+// whose names are ours, are simply read. A name added to the table
+// without a sample here fails, so the table cannot list a name nothing
+// reads.
+func TestBicycleTableNamesAreRead(t *testing.T) {
+	t.Parallel()
+	queue := map[string]string{"QUEUE_ENABLED": "true", "QUEUE_URI": rabbitURL, "QUEUE_NAME": "incomes"}
+	samples := map[string]map[string]string{
+		"DB_URI":                {"DB_URI": dbURL},
+		"API_PORT":              {"API_PORT": "8081"},
+		"IS_TESTNET":            {"IS_TESTNET": "true"},
+		"DEPOSIT_SIDE_BALANCE":  {"DEPOSIT_SIDE_BALANCE": "false"},
+		"NETWORK_CONFIG_URL":    {"NETWORK_CONFIG_URL": "https://example.com/global.config.json"},
+		"TON_CUTOFFS":           {"TON_CUTOFFS": "0:100:7"},
+		"JETTONS":               {"JETTONS": "USDT:" + usdtMainnet + ":1000000:5000"},
+		"ALLOWABLE_LAG":         {"ALLOWABLE_LAG": "15"},
+		"QUEUE_ENABLED":         queue,
+		"QUEUE_URI":             queue,
+		"QUEUE_NAME":            queue,
+		"WEBHOOK_ENDPOINT":      {"WEBHOOK_ENDPOINT": "https://merchant.example/deposit", "WEBHOOK_TOKEN": bicycleToken},
+		"WEBHOOK_TOKEN":         {"WEBHOOK_ENDPOINT": "https://merchant.example/deposit", "WEBHOOK_TOKEN": bicycleToken},
+		"LITESERVER":            {"LITESERVER": "1.2.3.4:5"},
+		"LITESERVER_KEY":        {"LITESERVER_KEY": "abc"},
+		"LITESERVER_RATE_LIMIT": {"LITESERVER_RATE_LIMIT": "10"},
+		"FORWARD_TON_AMOUNT":    {"FORWARD_TON_AMOUNT": "1"},
+		"PROOF_CHECK_ENABLED":   {"PROOF_CHECK_ENABLED": "true"},
+	}
+	for _, v := range config.BicycleVariables() {
+		sample, ok := samples[v.Name]
+		if !ok {
+			t.Errorf("%s is in the README's bicycle table but has no sample here: add one", v.Name)
+			continue
+		}
+		set := map[string]string{"API_COMPAT": "bicycle"}
+		for k, val := range sample {
+			set[k] = val
+		}
+		c, err := config.Load(getenv(bicycleEnv(nil, set)))
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			continue
+		}
+		if v.Name == v.Ours && strings.HasPrefix(v.Name, "WEBHOOK_") {
+			// bicycle's webhook names are ours: read, nothing to rename.
+			if c.BicycleWebhookURL != sample["WEBHOOK_ENDPOINT"] || c.BicycleWebhookToken.Reveal() != bicycleToken {
+				t.Errorf("%s: bicycle's webhook is not on (%q)", v.Name, c.BicycleWebhookURL)
+			}
+			continue
+		}
+		var names []string
+		for _, w := range c.Warnings {
+			if strings.Contains(w, v.Name) {
+				names = append(names, w)
+			}
+		}
+		if len(names) == 0 {
+			t.Errorf("%s set: no warning names it: %q", v.Name, c.Warnings)
+			continue
+		}
+		if v.Ours == "" || v.Ours == v.Name {
+			continue
+		}
+		ours := strings.Split(v.Ours, ", ")[0]
+		if !slices.ContainsFunc(names, func(w string) bool { return strings.Contains(w, ours) }) {
+			t.Errorf("%s set: its warnings %q do not name ours, %s", v.Name, names, ours)
+		}
+	}
+}
+
+// bicycle's SEED may be 12 words or more (tonutils-go's rule; BICYCLE.md
+// §3): such a mnemonic is accepted when it passes TON's checksum, with a
+// warning; fewer than 12 words, or a short one that fails the checksum,
+// is the wrong length.
+func TestBicycleTwelveWordSeed(t *testing.T) {
+	t.Parallel()
+	const words12 = "marine moon giggle list giggle bring clock afford lock claim staff horror"
+	c, err := config.Load(getenv(bicycleEnv([]string{"SEED", "SEED_FILE"}, map[string]string{"SEED": "  " + strings.ReplaceAll(words12, " ", "  ")})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.SeedWords(), " ") != words12 {
+		t.Fatalf("seed words %d, want the 12 given", len(c.SeedWords()))
+	}
+	if !slices.ContainsFunc(c.Warnings, func(s string) bool { return strings.Contains(s, "SEED is a TON mnemonic of 12 words") }) {
+		t.Errorf("no warning about the 12-word seed: %q", c.Warnings)
+	}
+	for _, w := range c.Warnings {
+		if strings.Contains(w, "giggle") {
+			t.Errorf("a warning quotes the mnemonic: %q", w)
+		}
+	}
+	for _, seed := range []string{
+		strings.Join(strings.Fields(words12)[:11], " "),
+		strings.Join(append(strings.Fields(words12)[1:], "marine"), " "),
+	} {
+		_, err := config.Load(getenv(bicycleEnv([]string{"SEED", "SEED_FILE"}, map[string]string{"SEED": seed})))
+		if err == nil || !strings.Contains(err.Error(), "must be 24 words, got") {
+			t.Errorf("%d words: %v, want the wrong length", len(strings.Fields(seed)), err)
+		}
+	}
+}

@@ -112,6 +112,10 @@ type Config struct {
 	HotWalletResidual   *big.Int
 	// IncomeCountingSide selects what /v1/income totals.
 	IncomeCountingSide CountingSide
+	// LedgerReconcileInterval is the reconciliation period; 0 is off.
+	LedgerReconcileInterval time.Duration
+	// LedgerReconcileDust is the TON difference not reported (>= 0).
+	LedgerReconcileDust *big.Int
 	// LogFormat is "json" or "text".
 	LogFormat string
 	// LogLevel is the minimum level logged.
@@ -133,6 +137,9 @@ type Config struct {
 	// ApprovalsRequired is how many distinct operators approve such a
 	// withdrawal (1..10).
 	ApprovalsRequired int
+	// JettonDecimals are the configured jettons' decimals where given
+	// (JETTON_DECIMALS); display only.
+	JettonDecimals map[string]int
 	// APICompat is the HTTP API's compatibility profile; CompatNone
 	// serves this processor's own API.
 	APICompat APICompat
@@ -142,6 +149,8 @@ type Config struct {
 	BicycleWebhookToken Secret
 	// RabbitMQ is nil when notifications are not published to RabbitMQ.
 	RabbitMQ *RabbitMQ
+	// Console configures the operator console (internal/console).
+	Console Console
 	// Warnings are things the operator should change but that do not stop
 	// the start (gobicycle/bicycle variable names read in place of ours);
 	// the caller logs them at start. They never contain secret values.
@@ -231,6 +240,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	// the balances look unused.
 	c.HotWalletMinBalance, c.HotWalletMaxBalance, c.HotWalletResidual = l.hotWalletBalances(l.get(EnvColdWallet) != "")
 	c.IncomeCountingSide = CountingSide(l.oneOf(EnvIncomeCountingSide, string(CountDeposit), string(CountHotWallet)))
+	c.LedgerReconcileInterval = l.optionalDuration(EnvLedgerReconcileInterval)
+	c.LedgerReconcileDust = l.amount(EnvLedgerReconcileDust, money.ParseNonNegative)
 	c.LogFormat = l.oneOf(EnvLogFormat, "json", "text")
 	c.LogLevel = l.logLevel()
 	c.ScannerStartBlock = l.startBlock()
@@ -239,9 +250,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.WithdrawalLimits = l.withdrawalLimits(c.Jettons)
 	c.ApprovalThresholds = l.approvalThresholds(c.Jettons)
 	c.ApprovalsRequired = l.approvalsRequired()
+	c.JettonDecimals = l.jettonDecimals(c.Jettons)
 	c.APICompat = l.apiCompat()
 	c.BicycleWebhookURL, c.BicycleWebhookToken = l.bicycleWebhook(c.APICompat)
 	c.RabbitMQ = l.rabbitMQ(c.APICompat)
+	c.Console = l.console(c.Network, c.APIListen)
 	c.Warnings = l.warnings
 
 	if len(l.problems) > 0 {
@@ -390,6 +403,8 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("webhook_endpoint", redactURL(c.BicycleWebhookURL, true)),
 		slog.String("webhook_token", c.BicycleWebhookToken.String()),
 		slog.String("rabbitmq", c.RabbitMQ.String()),
+		slog.Bool("console_enabled", c.Console.Enabled),
+		slog.String("console_addr", c.Console.Addr),
 	}
 }
 
@@ -593,10 +608,13 @@ func (l *loader) seed() (Secret, string) {
 		l.problemf(EnvSeed, "required: set SEED or SEED_FILE to the 24-word mnemonic")
 		return Secret{}, ""
 	case inline != "":
-		words, err := checkMnemonic(inline)
+		words, warn, err := checkMnemonic(inline)
 		if err != nil {
 			l.problemf(EnvSeed, "%v", err)
 			return Secret{}, ""
+		}
+		if warn != "" {
+			l.warnf("%s %s", EnvSeed, warn)
 		}
 		return NewSecret(words), ""
 	}
@@ -605,10 +623,13 @@ func (l *loader) seed() (Secret, string) {
 		l.problemf(EnvSeedFile, "%v", err)
 		return Secret{}, ""
 	}
-	words, err := checkMnemonic(raw)
+	words, warn, err := checkMnemonic(raw)
 	if err != nil {
 		l.problemf(EnvSeedFile, "content %v", err)
 		return Secret{}, ""
+	}
+	if warn != "" {
+		l.warnf("%s: the content %s", EnvSeedFile, warn)
 	}
 	return NewSecret(words), file
 }
@@ -933,6 +954,42 @@ func (l *loader) approvalThresholds(jettons []Jetton) map[string]*big.Int {
 	return out
 }
 
+func (l *loader) jettonDecimals(jettons []Jetton) map[string]int {
+	v := l.get(EnvJettonDecimals)
+	if v == "" {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, j := range jettons {
+		known[j.Symbol] = true
+	}
+	out := map[string]int{}
+	for i, entry := range strings.Split(v, ",") {
+		n := i + 1
+		sym, digits, ok := strings.Cut(strings.TrimSpace(entry), ":")
+		sym = strings.TrimSpace(sym)
+		if !ok {
+			l.problemf(EnvJettonDecimals, "entry %d %s must be SYMBOL:DECIMALS", n, l.quote(EnvJettonDecimals, entry))
+			continue
+		}
+		if !known[sym] {
+			l.problemf(EnvJettonDecimals, "entry %d: %s is not a symbol from JETTONS", n, l.quote(EnvJettonDecimals, sym))
+			continue
+		}
+		if _, dup := out[sym]; dup {
+			l.problemf(EnvJettonDecimals, "entry %d: %s is listed twice", n, sym)
+			continue
+		}
+		d, err := strconv.Atoi(strings.TrimSpace(digits))
+		if err != nil || d < 0 || d > 255 {
+			l.problemf(EnvJettonDecimals, "entry %d (%s): decimals must be a whole number from 0 to 255", n, sym)
+			continue
+		}
+		out[sym] = d
+	}
+	return out
+}
+
 func (l *loader) approvalsRequired() int {
 	v := l.get(EnvApprovalsRequired)
 	n, err := strconv.Atoi(v)
@@ -950,6 +1007,14 @@ func (l *loader) amount(name string, parse func(string) (*big.Int, error)) *big.
 		return nil
 	}
 	return v
+}
+
+// optionalDuration is duration with 0 allowed (off).
+func (l *loader) optionalDuration(name string) time.Duration {
+	if v := l.get(name); v == "0" {
+		return 0
+	}
+	return l.duration(name)
 }
 
 func (l *loader) duration(name string) time.Duration {
@@ -1101,4 +1166,80 @@ func (l *loader) apiCompat() APICompat {
 // boolean reads a true/false variable (default from its Var).
 func (l *loader) boolean(name string) bool {
 	return l.oneOf(name, "true", "false") == "true"
+}
+
+// Console configures the operator console.
+type Console struct {
+	// Enabled serves the console (CONSOLE_ENABLED).
+	Enabled bool
+	// Addr is the console's own host:port; "" serves it on APIListen.
+	Addr string
+	// ExplorerURL is the explorer's base URL, without a trailing slash.
+	ExplorerURL string
+	// SessionTTL is how long a login lasts.
+	SessionTTL time.Duration
+	// MaxFailedLogins in a row within Lockout lock a name for Lockout.
+	MaxFailedLogins int
+	Lockout         time.Duration
+	// InsecureCookie leaves the Secure flag off the session cookie (plain
+	// http on loopback only).
+	InsecureCookie bool
+}
+
+// Explorer base URLs used when CONSOLE_EXPLORER_URL is not set.
+const (
+	MainnetExplorerURL = "https://tonviewer.com"
+	TestnetExplorerURL = "https://testnet.tonviewer.com"
+)
+
+func (l *loader) console(network Network, apiListen string) Console {
+	c := Console{Enabled: l.boolean(EnvConsoleEnabled), InsecureCookie: l.boolean(EnvConsoleInsecureCookie)}
+	if l.get(EnvConsoleAddr) != "" {
+		c.Addr = l.listen(EnvConsoleAddr)
+	}
+	c.ExplorerURL = strings.TrimRight(l.get(EnvConsoleExplorerURL), "/")
+	if c.ExplorerURL == "" {
+		c.ExplorerURL = MainnetExplorerURL
+		if network == Testnet {
+			c.ExplorerURL = TestnetExplorerURL
+		}
+	} else if u, err := url.Parse(c.ExplorerURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		l.problemf(EnvConsoleExplorerURL, "%s must be an http(s) URL", l.quote(EnvConsoleExplorerURL, c.ExplorerURL))
+	}
+	c.SessionTTL = l.duration(EnvConsoleSessionTTL)
+	if c.SessionTTL != 0 && (c.SessionTTL < time.Minute || c.SessionTTL > 720*time.Hour) {
+		l.problemf(EnvConsoleSessionTTL, "must be between 1m and 720h")
+	}
+	c.Lockout = l.duration(EnvConsoleLockout)
+	if c.Lockout != 0 && (c.Lockout < time.Minute || c.Lockout > 24*time.Hour) {
+		l.problemf(EnvConsoleLockout, "must be between 1m and 24h")
+	}
+	n, err := strconv.Atoi(l.get(EnvConsoleMaxFailedLogins))
+	if err != nil || n < 1 || n > 100 {
+		l.problemf(EnvConsoleMaxFailedLogins, "must be a whole number from 1 to 100")
+	}
+	c.MaxFailedLogins = n
+	if c.InsecureCookie {
+		addr := c.Addr
+		if addr == "" {
+			addr = apiListen
+		}
+		if !isLoopback(addr) {
+			l.problemf(EnvConsoleInsecureCookie, "true is allowed only when the console listens on a loopback address (CONSOLE_ADDR, else API_LISTEN), not %s", addr)
+		}
+	}
+	return c
+}
+
+// isLoopback reports whether host:port names a loopback host.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

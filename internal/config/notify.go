@@ -41,6 +41,20 @@ const (
 	bicycleQueueName    = "QUEUE_NAME"
 )
 
+// bicycleNotifyVars documents bicycle's notification variables (read by
+// bicycleQueue and bicycleWebhook) for BicycleVariables. bicycle's webhook
+// names are ours too: this processor sends bicycle's webhook under them.
+var bicycleNotifyVars = []BicycleVar{
+	{Name: bicycleQueueEnabled, Ours: EnvRabbitMQURL,
+		Read: "only with API_COMPAT=bicycle (bicycle's message shape): true turns QUEUE_URI and QUEUE_NAME on, as in bicycle; otherwise they are not read (warning). Without the profile any QUEUE_* variable stops the start: set RABBITMQ_URL for this processor's messages"},
+	{Name: bicycleQueueURI, Ours: EnvRabbitMQURL, Read: "with QUEUE_ENABLED=true, as is; RABBITMQ_URL wins when both are set"},
+	{Name: bicycleQueueName, Ours: EnvRabbitMQExchange,
+		Read: "with QUEUE_ENABLED=true, as is: bicycle's QUEUE_NAME names a fanout exchange, declared as bicycle declares it when missing; no queue is declared unless RABBITMQ_QUEUE is set. RABBITMQ_EXCHANGE wins when both are set"},
+	{Name: EnvWebhookEndpoint, Ours: EnvWebhookEndpoint,
+		Read: "the same name: only with API_COMPAT=bicycle, deposits in bicycle's body (without the profile it stops the start: WEBHOOK_URL is this processor's webhook). Unlike bicycle's, a failed delivery is retried from the outbox, and the process does not exit"},
+	{Name: EnvWebhookToken, Ours: EnvWebhookToken, Read: "the same name: sent as Authorization: Bearer <token> to WEBHOOK_ENDPOINT"},
+}
+
 // amqpNameRE: exchange and queue names RabbitMQ accepts and a shell or
 // a log shows as they are.
 var amqpNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,255}$`)

@@ -27,6 +27,7 @@ const (
 	EnvAPITokens               = "API_TOKENS"
 	EnvAPIListen               = "API_LISTEN"
 	EnvJettons                 = "JETTONS"
+	EnvJettonDecimals          = "JETTON_DECIMALS"
 	EnvTONSweepThreshold       = "TON_SWEEP_THRESHOLD"
 	EnvAllowableLag            = "ALLOWABLE_LAG"
 	EnvWebhookURL              = "WEBHOOK_URL"
@@ -41,6 +42,8 @@ const (
 	EnvHotWalletMaxBalance     = "HOT_WALLET_MAX_BALANCE"
 	EnvHotWalletResidual       = "HOT_WALLET_RESIDUAL"
 	EnvIncomeCountingSide      = "INCOME_COUNTING_SIDE"
+	EnvLedgerReconcileInterval = "LEDGER_RECONCILE_INTERVAL"
+	EnvLedgerReconcileDust     = "LEDGER_RECONCILE_DUST"
 	EnvLogFormat               = "LOG_FORMAT"
 	EnvLogLevel                = "LOG_LEVEL"
 	EnvScannerStartBlock       = "SCANNER_START_BLOCK"
@@ -55,6 +58,13 @@ const (
 	EnvAPICompat               = "API_COMPAT"
 	EnvApprovalThresholds      = "APPROVAL_THRESHOLDS"
 	EnvApprovalsRequired       = "APPROVALS_REQUIRED"
+	EnvConsoleEnabled          = "CONSOLE_ENABLED"
+	EnvConsoleAddr             = "CONSOLE_ADDR"
+	EnvConsoleExplorerURL      = "CONSOLE_EXPLORER_URL"
+	EnvConsoleSessionTTL       = "CONSOLE_SESSION_TTL"
+	EnvConsoleMaxFailedLogins  = "CONSOLE_MAX_FAILED_LOGINS"
+	EnvConsoleLockout          = "CONSOLE_LOCKOUT"
+	EnvConsoleInsecureCookie   = "CONSOLE_INSECURE_COOKIE"
 )
 
 // Public global config URLs used when TON_CONFIG is not set.
@@ -88,6 +98,8 @@ var variables = []Var{
 		Description: "HTTP API compatibility profile. Empty: this processor's API as documented. bicycle: answers as gobicycle/bicycle's API does where the two differ (amount may be a JSON number, unknown fields and query parameters are ignored, 400 for an unknown withdrawal ID, any deposit/history limit); see README, Switching from bicycle."},
 	{Name: EnvJettons,
 		Description: "Accepted jettons: SYMBOL:MASTER_ADDRESS:SWEEP_THRESHOLD[,...]; symbol A-Z0-9 up to 12 characters, threshold in base units."},
+	{Name: EnvJettonDecimals,
+		Description: "Optional decimals of JETTONS symbols, for display only (the operator console): SYMBOL:DECIMALS[,...], e.g. USDT:6. A jetton without them is shown in base units. Amounts in the API and webhooks are always base units."},
 	{Name: EnvTONSweepThreshold, Default: "1000000000",
 		Description: "Deposit TON balance (nanoton) above which it is swept to the hot wallet."},
 	{Name: EnvAllowableLag, Default: "30s",
@@ -116,6 +128,10 @@ var variables = []Var{
 		Description: "Nanoton left on the hot wallet after a cold transfer; MAX > RESIDUAL >= MIN. Required with COLD_WALLET."},
 	{Name: EnvIncomeCountingSide, Default: string(CountDeposit),
 		Description: "What /v1/income totals: deposit (everything received by deposit addresses) or hot_wallet (what was swept to the hot wallet)."},
+	{Name: EnvLedgerReconcileInterval, Default: "10m",
+		Description: "How often the ledger is reconciled with the chain at one masterchain block (README, Ledger and reconciliation); 0 turns the job off."},
+	{Name: EnvLedgerReconcileDust, Default: "10000000",
+		Description: "Nanoton a wallet's TON may differ from its ledger balance without being reported (storage fees and fees of transactions the processor does not account for). Jetton balances must match exactly."},
 	{Name: EnvLogFormat, Default: "json",
 		Description: "json or text."},
 	{Name: EnvLogLevel, Default: "info",
@@ -142,6 +158,20 @@ var variables = []Var{
 		Description: "PEM certificate for serving the API over TLS; set together with TLS_KEY_FILE. Empty: plain HTTP (terminate TLS in front)."},
 	{Name: EnvTLSKeyFile,
 		Description: "PEM private key for TLS_CERT_FILE."},
+	{Name: EnvConsoleEnabled, Default: "false",
+		Description: "true serves the operator console (README, Operator console) under /console: on API_LISTEN, or on CONSOLE_ADDR when set."},
+	{Name: EnvConsoleAddr,
+		Description: "host:port the operator console listens on by itself (e.g. an internal network only), with TLS_CERT_FILE when set. Empty: served on API_LISTEN beside the API."},
+	{Name: EnvConsoleExplorerURL,
+		Description: "Base URL of the explorer the console links addresses and transactions to (<base>/<address>, <base>/transaction/<hash>). Default: https://tonviewer.com on mainnet, https://testnet.tonviewer.com on testnet."},
+	{Name: EnvConsoleSessionTTL, Default: "12h",
+		Description: "How long a console login lasts (absolute, from login), 1m to 720h."},
+	{Name: EnvConsoleMaxFailedLogins, Default: "5",
+		Description: "Failed console logins in a row, within CONSOLE_LOCKOUT, after which the operator name is locked out for CONSOLE_LOCKOUT; 1 to 100."},
+	{Name: EnvConsoleLockout, Default: "15m",
+		Description: "How long failed console logins count and a locked-out operator name stays locked, 1m to 24h."},
+	{Name: EnvConsoleInsecureCookie, Default: "false",
+		Description: "true leaves the Secure flag off the console's session cookie, for plain http on a loopback address in development (processor dev); refused unless the console listens on a loopback address."},
 }
 
 // Variables returns every environment variable the processor reads, in

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ton-custody/processor/internal/bridge"
 	"github.com/ton-custody/processor/internal/bridge/nemo"
+	"github.com/ton-custody/processor/internal/ledger"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,6 +147,9 @@ func testEcho(t *testing.T) *echo.Echo {
 		// The routes internal/app mounts: the fiat bridge and Nemo.
 		Mount: func(e *echo.Echo, auth echo.MiddlewareFunc) error {
 			if err := bridge.NewAPI(nil).Register(e, auth); err != nil {
+				return err
+			}
+			if err := ledger.NewAPI(nil, nil).Register(e, auth); err != nil {
 				return err
 			}
 			nemo.New(bridge.NemoConfig{}, nil, nemo.Options{}).Register(e)

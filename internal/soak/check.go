@@ -11,6 +11,8 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
+
+	"github.com/ton-custody/processor/internal/notify"
 )
 
 // drain waits until everything the traffic started has settled: deposits
@@ -107,6 +109,15 @@ func (d *driver) unsettled(ctx context.Context) (string, error) {
 			unseen++
 		}
 	}
+	mqUnseen := 0
+	if d.mq != nil {
+		mqSeen, _, _, _, _ := d.mq.snapshot()
+		for _, id := range ids {
+			if mqSeen[id] == 0 {
+				mqUnseen++
+			}
+		}
+	}
 	var parts []string
 	if d.br != nil {
 		if parts, err = d.bridgeUnsettled(qctx); err != nil {
@@ -118,7 +129,8 @@ func (d *driver) unsettled(ctx context.Context) (string, error) {
 		what string
 	}{{uncredited, "deposits not credited"}, {njd - jcredited, "jetton deposits not credited"},
 		{open, "withdrawals not final"}, {sweeps, "sweeps in flight"}, {outbox, "outbox events not delivered"},
-		{cold, "cold transfers open"}, {batches, "hot batches in flight"}, {unseen, "events not seen by the receiver"}} {
+		{cold, "cold transfers open"}, {batches, "hot batches in flight"}, {unseen, "events not seen by the receiver"},
+		{mqUnseen, "events not in the RabbitMQ queue"}} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
 		}
@@ -592,6 +604,84 @@ func (d *driver) check(ctx context.Context) error {
 		}
 		if n > 1 {
 			r.WebhookRedeliveries += n - 1
+		}
+	}
+	if d.mq != nil {
+		ids := make(map[string]bool, len(outbox))
+		for id := range outbox {
+			ids[id] = true
+		}
+		if err := d.checkRabbit(ctx, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRabbit: every outbox event was delivered to the RabbitMQ sink and
+// reached the run's queue at least once (the documented guarantee: at
+// least once, the event id as message id), across the broker outages; the
+// queue holds nothing else and nothing malformed.
+func (d *driver) checkRabbit(ctx context.Context, outbox map[string]bool) error {
+	r := d.res
+	type drow struct {
+		delivered, givenUp bool
+		attempts           int
+		lastError          string
+	}
+	rows, err := d.db.Query(ctx, `SELECT coalesce(o.dedup_key, 'outbox:' || o.id), d.delivered_at IS NOT NULL, d.given_up_at IS NOT NULL,
+		d.attempts, coalesce(d.last_error, '')
+		FROM outbox o LEFT JOIN outbox_deliveries d ON d.outbox_id = o.id AND d.sink = $1`, notify.RabbitMQSinkName)
+	if err != nil {
+		return fmt.Errorf("rabbitmq deliveries: %w", err)
+	}
+	sinkRows := map[string]*drow{}
+	for rows.Next() {
+		var id string
+		var delivered, givenUp *bool
+		var attempts *int
+		var lastError string
+		if err := rows.Scan(&id, &delivered, &givenUp, &attempts, &lastError); err != nil {
+			rows.Close()
+			return fmt.Errorf("rabbitmq deliveries: %w", err)
+		}
+		if attempts == nil { // no delivery row: the sink never got the event
+			sinkRows[id] = nil
+			continue
+		}
+		sinkRows[id] = &drow{delivered: *delivered, givenUp: *givenUp, attempts: *attempts, lastError: lastError}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rabbitmq deliveries: %w", err)
+	}
+	seen, messages, redelivered, invalid, lost := d.mq.snapshot()
+	r.RabbitEventsSeen, r.RabbitMessages, r.RabbitRedelivered = len(seen), messages, redelivered
+	r.RabbitConnsCut = d.mq.proxy.cuts()
+	if lost != nil {
+		d.violation("the soak's RabbitMQ consumer lost its connection (the check below may miss messages): %v", lost)
+	}
+	for _, inv := range invalid {
+		d.violation("RabbitMQ message malformed: %s", inv)
+	}
+	for id := range outbox {
+		row := sinkRows[id]
+		switch {
+		case row == nil:
+			d.violation("outbox event %s has no RabbitMQ delivery", id)
+		case !row.delivered || row.givenUp:
+			d.violation("outbox event %s not delivered to RabbitMQ (given up: %v, %d attempts, last error %q)", id, row.givenUp, row.attempts, row.lastError)
+		}
+		if row != nil && row.attempts > 1 {
+			r.RabbitRetried++
+		}
+		if seen[id] == 0 {
+			d.violation("outbox event %s never reached the RabbitMQ queue (lost)", id)
+		}
+	}
+	for id, n := range seen {
+		if !outbox[id] {
+			d.violation("the RabbitMQ queue got %d messages with id %s, which is not in the outbox", n, id)
 		}
 	}
 	return nil

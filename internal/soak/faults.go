@@ -2,6 +2,7 @@ package soak
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/ton-custody/processor/internal/tonsim/chain"
@@ -20,6 +21,7 @@ const (
 	FaultShardSplit    = "shard split"
 	FaultShardMerge    = "shard merge"
 	FaultLiteLag       = "liteserver lagging"
+	FaultBrokerDown    = "rabbitmq broker outage"
 )
 
 // faultLoop injects a fault about every FaultEvery until ctx ends. The
@@ -153,6 +155,38 @@ func (d *driver) inject(ctx context.Context, kind string) {
 		}
 		d.counted(kind)
 		d.logf("fault: %s %s+%s", kind, sh, sh.Sibling())
+	}
+}
+
+// brokerFaultLoop takes the RabbitMQ broker away from the processor
+// (FaultBrokerDown) for 3 to 8 s at a time until ctx ends: the first time
+// within the first FaultEvery, then every 3 to 5 FaultEvery. It runs beside
+// faultLoop, so broker outages overlap the other faults, and has its own
+// random source, so a seed's TON fault schedule stays what it was. The
+// processor's connection is cut at the proxy and new ones are refused;
+// the shared broker keeps running, and so does the soak's consumer.
+func (d *driver) brokerFaultLoop(ctx context.Context) {
+	rng := rand.New(rand.NewPCG(uint64(d.opts.Seed), 0xb40c))
+	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
+	next := between(d.opts.FaultEvery/4, d.opts.FaultEvery)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next):
+		}
+		dur := between(3*time.Second, 8*time.Second)
+		d.mq.proxy.outage(dur)
+		d.counted(FaultBrokerDown)
+		d.logf("fault: %s for %s", FaultBrokerDown, dur.Round(time.Millisecond))
+		next = between(3*d.opts.FaultEvery, 5*d.opts.FaultEvery)
+	}
+}
+
+// brokerUp ends a broker outage (no-op without RabbitMQ).
+func (d *driver) brokerUp() {
+	if d.mq != nil {
+		d.mq.proxy.up()
 	}
 }
 

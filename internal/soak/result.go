@@ -34,6 +34,14 @@ type Result struct {
 	EventsByTopic                                       map[string]int
 	WebhookEventsSeen, WebhookDeliveries                int
 	WebhookRedeliveries, WebhookRefused                 int
+	// RabbitMQ (Options.RabbitMQURL): event ids the run's queue got,
+	// messages in all (repeats included), messages the broker flagged
+	// redelivered, the sink's deliveries that needed more than one attempt,
+	// and the processor's connections the outages cut.
+	RabbitMQ                         bool
+	RabbitEventsSeen, RabbitMessages int
+	RabbitRedelivered, RabbitRetried int
+	RabbitConnsCut                   int
 
 	Bridge BridgeResult
 
@@ -126,6 +134,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("outbox events", fmt.Sprintf("%d (%s)", r.OutboxEvents, strings.Join(topics, ", ")))
 	row("webhook ids seen / deliveries / redeliveries / refused (outage)", fmt.Sprintf("%d / %d / %d / %d",
 		r.WebhookEventsSeen, r.WebhookDeliveries, r.WebhookRedeliveries, r.WebhookRefused))
+	if r.RabbitMQ {
+		row("rabbitmq ids in queue / messages / repeats (redelivered)", fmt.Sprintf("%d / %d / %d (%d)",
+			r.RabbitEventsSeen, r.RabbitMessages, r.RabbitMessages-r.RabbitEventsSeen, r.RabbitRedelivered))
+		row("rabbitmq deliveries retried / connections cut (outage)", fmt.Sprintf("%d / %d", r.RabbitRetried, r.RabbitConnsCut))
+	}
 	if b := r.Bridge; b.Enabled {
 		section("bridge (payfield, highhelp, paykassma simulators)")
 		row("payments / API submissions / 201 / 200 again / never answered", fmt.Sprintf("%d / %d / %d / %d / %d",

@@ -4,7 +4,8 @@
 // a steady mix of deposits, duplicate-submitted withdrawals and the sweeps
 // they cause for a fixed duration while injecting faults (processor kill -9,
 // PostgreSQL restart, liteserver drops, stalls and lost externals, block
-// production pauses, webhook receiver outages, shard split/merge), lets the
+// production pauses, webhook receiver outages, shard split/merge, RabbitMQ
+// broker outages), lets the
 // system drain, then checks invariants against the chain and the database.
 //
 // With Options.BridgePerTick, fiat bridge payins and payouts go through
@@ -75,6 +76,14 @@
 //     the other state; every event is delivered (none given up); the webhook
 //     receiver saw every event id at least once with a valid signature, never
 //     an invalid signature and never an id the outbox does not hold.
+//   - RabbitMQ (with Options.RabbitMQURL; faults, on a schedule of their
+//     own beside the deck: the broker unreachable for seconds, live
+//     connections cut): every outbox event is delivered
+//     to the RabbitMQ sink (none given up) and reached the run's queue at
+//     least once, as documented (at-least-once, the event id as message
+//     id): none lost across the outages; a repeat carries the same body;
+//     every message is persistent, routed by its event type, its body's
+//     event_id its message id, and names an event the outbox holds.
 //   - Bridge, API: a create answers 201 at most once per reference, every
 //     other answer to the same request is 200 with that payment; a payment
 //     answered is stored, with the kind, provider, amount and currency asked.
@@ -154,6 +163,12 @@ type Options struct {
 	// MasterchainEvery is how many ticks apart a withdrawal to a masterchain
 	// address is tried (the API must refuse it) [5].
 	MasterchainEvery int
+	// RabbitMQURL is a RabbitMQ broker (amqp://user:password@host:port/vhost)
+	// the processor also publishes every event to, through a proxy the
+	// broker outage fault cuts; the run uses an exchange and a queue of its
+	// own there and deletes them. Empty: no RabbitMQ sink. A broker that
+	// does not answer fails the run's setup.
+	RabbitMQURL string
 
 	// DatabaseURL, when set, is an existing empty database; the PostgreSQL
 	// restart fault is then skipped. Empty: a throwaway server (devdb).
@@ -229,6 +244,7 @@ type driver struct {
 	dbsrv    *devdb.Server
 	proc     *supervisor
 	hook     *receiver
+	mq       *rabbitRun // nil without RabbitMQ
 	api      *apiClient
 	hot      *address.Address
 	cold     *address.Address
@@ -406,6 +422,15 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	}
 	cleanups = append(cleanups, d.hook.close)
 
+	// RabbitMQ: this run's exchange and queue, behind a proxy.
+	if opts.RabbitMQURL != "" {
+		if d.mq, err = startRabbit(ctx, opts.RabbitMQURL); err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, d.mq.close)
+		d.res.RabbitMQ = true
+	}
+
 	// The processor's configuration and hot wallet.
 	apiAddr, err := freeAddr()
 	if err != nil {
@@ -430,6 +455,11 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		"HOT_WALLET_RESIDUAL":       fmt.Sprint(int64(coldResidual)),
 	}
 	d.cold = coldAddr(opts.Seed)
+	if d.mq != nil {
+		env["RABBITMQ_URL"] = d.mq.processorURL()
+		env["RABBITMQ_EXCHANGE"] = d.mq.exchange
+		env["RABBITMQ_QUEUE"] = d.mq.queue
+	}
 	if opts.BridgePerTick > 0 {
 		benv, err := d.startBridge("http://" + apiAddr)
 		if err != nil {
@@ -509,6 +539,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	drainStart := time.Now()
 	d.net.ClearFaults()
 	d.hook.up()
+	d.brokerUp()
 	if err := d.proc.waitReady(ctx, 60*time.Second); err != nil {
 		d.violation("processor does not come back after the faults: %v", err)
 	}

@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -16,7 +17,8 @@ import (
 // this 2-core machine's budget, then the drain and every invariant. It
 // fails on any violation, and also when the run was too small to mean
 // anything (no deposits credited, no withdrawal processed, no bounce, no
-// sweep, no kill -9, no webhook delivered; for the bridge: no payment
+// sweep, no kill -9, no webhook delivered, no RabbitMQ message, no
+// RabbitMQ connection cut or delivery retried; for the bridge: no payment
 // succeeded or ended otherwise at a provider, no payment killed mid-create
 // that left created since, no duplicated, held back or late callback).
 func TestSoakShort(t *testing.T) {
@@ -34,6 +36,9 @@ func TestSoakShort(t *testing.T) {
 		JettonDepositsPerTick:    1,
 		JettonWithdrawalsPerTick: 1,
 		Progress:                 testWriter{t},
+		// The shared broker (scripts/with-rabbitmq.sh, make test, .ci/run);
+		// the run uses an exchange and a queue of its own.
+		RabbitMQURL: cmp.Or(os.Getenv("TEST_RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
 	}
 	opts.KeepWorkDir = os.Getenv("SOAK_KEEP") != ""
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -87,6 +92,9 @@ func TestSoakShort(t *testing.T) {
 		{res.JettonDepositsCredited, "jetton deposits credited"},
 		{res.JettonWithdrawalsProcessed, "jetton withdrawals processed"},
 		{res.JettonSweepsConfirmed, "jetton sweeps confirmed"},
+		{res.RabbitEventsSeen, "events in the RabbitMQ queue"},
+		{res.RabbitConnsCut, "RabbitMQ connections cut by an outage"},
+		{res.RabbitRetried, "RabbitMQ deliveries retried"},
 	} {
 		if c.n == 0 {
 			t.Errorf("no %s: the run proves nothing", c.what)
@@ -94,7 +102,7 @@ func TestSoakShort(t *testing.T) {
 	}
 	// Every fault kind was injected (the schedule deals each once per round).
 	kinds := []string{FaultKill9, FaultLiteDrop, FaultLiteStall, FaultLoseExternals, FaultBlockPause, FaultWebhookDown,
-		FaultShardSplit, FaultShardMerge, FaultLiteLag}
+		FaultShardSplit, FaultShardMerge, FaultLiteLag, FaultBrokerDown}
 	kinds = append(kinds, BridgeFaultKinds...)
 	if opts.DatabaseURL == "" {
 		kinds = append(kinds, FaultPGRestart)

@@ -95,6 +95,13 @@ func (d *driver) runTraffic(ctx context.Context) {
 			defer faults.Done()
 			d.faultLoop(tctx)
 		}()
+		if d.mq != nil {
+			faults.Add(1)
+			go func() {
+				defer faults.Done()
+				d.brokerFaultLoop(tctx)
+			}()
+		}
 		if d.br != nil {
 			faults.Add(1)
 			go func() {
@@ -198,6 +205,7 @@ loop:
 	}
 	d.net.ClearFaults()
 	d.hook.up()
+	d.brokerUp()
 	d.logf("traffic stopped; waiting for requests in flight")
 	wg.Wait()
 }

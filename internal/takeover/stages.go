@@ -152,14 +152,13 @@ func stageState(ctx context.Context, r *run, tx, btx pgx.Tx, sr *StageReport, do
 		return err
 	}
 	if services > 0 {
-		sr.note("bicycle left %d service withdrawals unprocessed; they are not imported (bicycle has no status for them): request them again after the switch", services)
+		sr.note("bicycle left %d service withdrawals unprocessed: the withdrawals stage imports those this processor can carry out (jettons from TON deposits) and lists the others", services)
 	}
 	if sweeps > 0 {
 		sr.note("bicycle left %d sweeps unfinished; nothing to import: after their 50 s the funds are either on bicycle's hot wallet (move-hot) or still on the deposit (swept again)", sweeps)
 	}
 	if r.o.CountingSide == config.CountHotWallet {
-		sr.note("INCOME_COUNTING_SIDE=hot_wallet: bicycle's internal_incomes (sweep arrivals) are not imported, so /v1/income of imported addresses counts only this processor's sweeps; " +
-			"with deposit (bicycle's DEPOSIT_SIDE_BALANCE=true) totals continue exactly")
+		sr.note("INCOME_COUNTING_SIDE=hot_wallet: /v1/income of imported addresses adds bicycle's sweep arrivals (internal_incomes, imported by the history stage) to this processor's confirmed sweeps")
 	}
 	cur, err := readCursor(ctx, btx)
 	if err != nil {
@@ -516,6 +515,9 @@ func stageHistory(ctx context.Context, r *run, tx, btx pgx.Tx, sr *StageReport, 
 	if err := flush(); err != nil {
 		return err
 	}
+	if err := importSweepArrivals(ctx, tx, btx, byAddr, sr); err != nil {
+		return err
+	}
 	var total int64
 	for _, s := range want {
 		total += s.n
@@ -677,5 +679,68 @@ func stageCursor(ctx context.Context, r *run, tx, btx pgx.Tx, sr *StageReport, _
 		}
 	}
 	sr.count("scanner cursor set to masterchain block", int64(m.id.SeqNo))
+	return nil
+}
+
+// importSweepArrivals imports bicycle's internal_incomes (sweep arrivals at
+// its hot wallet, the income bicycle's DEPOSIT_SIDE_BALANCE=false totals)
+// into bicycle_sweep_arrivals, which /v1/income adds with
+// INCOME_COUNTING_SIDE=hot_wallet, so those totals continue too. Every
+// row is taken as bicycle counted it (rows of failed transactions
+// included), keyed as bicycle keyed it (memo, lt): a run again, or after
+// an upgrade that added this import, inserts only the missing rows.
+func importSweepArrivals(ctx context.Context, tx, btx pgx.Tx, byAddr map[string]ourDeposit, sr *StageReport) error {
+	rows, err := btx.Query(ctx, `SELECT lt, extract(epoch FROM utime)::bigint, deposit_address, amount::text, memo::text
+		FROM payments.internal_incomes ORDER BY lt, memo`)
+	if err != nil {
+		return fmt.Errorf("takeover: read bicycle's internal_incomes: %w", err)
+	}
+	type arrival struct {
+		lt, utime int64
+		dep       []byte
+		amount    string
+		memo      string
+	}
+	var list []arrival
+	var a arrival
+	if _, err := pgx.ForEachRow(rows, []any{&a.lt, &a.utime, &a.dep, &a.amount, &a.memo}, func() error {
+		list = append(list, a)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("takeover: read bicycle's internal_incomes: %w", err)
+	}
+	var inserted, before, unknown int64
+	for _, a := range list {
+		d, ok := byAddr[string(a.dep)]
+		if !ok {
+			unknown++
+			if unknown <= 20 {
+				sr.block("sweep arrival at lt %d (memo %s, %s) is from %s, which is not an imported deposit address", a.lt, a.memo, a.amount, rawAddr(a.dep))
+			}
+			continue
+		}
+		amount, _, err := parseAmount(a.amount)
+		if err != nil {
+			sr.block("internal_incomes row at lt %d (memo %s): %v", a.lt, a.memo, err)
+			continue
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO bicycle_sweep_arrivals (memo, lt, deposit_wallet_id, utime, amount)
+			VALUES ($1::uuid, $2, $3, $4, $5) ON CONFLICT (memo, lt) DO NOTHING`, a.memo, a.lt, d.id, a.utime, amount.String())
+		if err != nil {
+			return fmt.Errorf("takeover: import sweep arrival at lt %d: %w", a.lt, err)
+		}
+		if tag.RowsAffected() == 0 {
+			before++
+		} else {
+			inserted++
+		}
+	}
+	if unknown > 20 {
+		sr.block("%d more sweep arrivals from addresses that were not imported", unknown-20)
+	}
+	sr.count("sweep arrivals imported (hot_wallet income totals)", inserted)
+	if before > 0 {
+		sr.count("sweep arrivals imported before", before)
+	}
 	return nil
 }

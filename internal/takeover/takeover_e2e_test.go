@@ -23,6 +23,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/app"
+	"github.com/ton-custody/processor/internal/blockscanner"
 	"github.com/ton-custody/processor/internal/config"
 	"github.com/ton-custody/processor/internal/store"
 	"github.com/ton-custody/processor/internal/store/storetest"
@@ -278,16 +279,34 @@ func TestTakeoverFromBicycleOnTonsim(t *testing.T) {
 	ext, until := s.signHot(false, s.tonMessage(inflight))
 	s.exec(`INSERT INTO payments.external_withdrawals (msg_uuid, query_id, expired_at, address) VALUES ($1::uuid, $2, to_timestamp($3), $4)`,
 		batchID(ext), inflightID, int64(until), inflight.dest.Data())
+	// bicycle's sweep arrivals at its hot wallet (internal_incomes: the
+	// income totals of DEPOSIT_SIDE_BALANCE=false): alice's TON deposit
+	// swept twice, her proxy's jettons once; bob's never.
+	s.exec(`INSERT INTO payments.internal_incomes (lt, utime, deposit_address, amount, memo) VALUES
+		(100, to_timestamp(1700000000), $1, 2990000000, gen_random_uuid()), (101, to_timestamp(1700000001), $1, 5000000, gen_random_uuid()),
+		(102, to_timestamp(1700000002), $2, 700, gen_random_uuid())`, aliceTON.Data(), proxyJW.Data())
+	// bicycle's service withdrawals: unfinished from bob's TON deposit
+	// (jettons of the USDT master; bicycle had filled it with gas), which
+	// this processor carries out; unfinished from alice's proxy (its TON),
+	// which only bicycle's hot wallet can command; one finished.
+	const serviceMemo, proxyMemo = "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e", "0b6c8d2e-1f3a-4b5c-9d6e-7f8a9b0c1d2e"
+	s.exec(`INSERT INTO payments.service_withdrawal_requests (memo, filled, processed, from_address, jetton_master) VALUES
+		($1::uuid, true, false, $3, $4), ($2::uuid, false, false, $5, NULL), (gen_random_uuid(), true, true, $6, $4)`,
+		serviceMemo, proxyMemo, bobTON.Data(), j.Master.Data(), proxy.Data(), aliceTON.Data())
 	cut := s.stopAt(10 * time.Minute)
 	t.Logf("bicycle's cut-over: shard %x seqno %d, end lt %d", uint64(cut.ID.Shard), cut.ID.SeqNo, cut.EndLT)
 
 	// bicycle stopped. Its last batch executes; a deposit arrives.
 	inflightTx := s.sendHot(ext)
+	// Gas bicycle's hot wallet sent bob's TON deposit (for a jetton service
+	// withdrawal of its own), landing after the cut-over: not bob's deposit.
+	gasExt, _ := s.signHot(false, s.tonMessage(payout{user: "bicycle", query: "gas", dest: bobTON, nano: 100_000_000}))
+	gasTx := s.sendHot(gasExt)
 	afterStop, err := n.Faucet(ctx, aliceTON, tlb.MustFromTON("2").Nano(), false, "after")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if afterStop.LT < cut.EndLT || inflightTx.LT < cut.EndLT {
+	if afterStop.LT < cut.EndLT || inflightTx.LT < cut.EndLT || gasTx.LT < cut.EndLT {
 		t.Fatal("the scenario's after-stop transactions are not after the cut-over")
 	}
 
@@ -303,7 +322,11 @@ func TestTakeoverFromBicycleOnTonsim(t *testing.T) {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	for _, want := range []string{"DRY RUN", "stage addresses: would import", "TON deposit addresses imported", "incomes imported",
-		"zero-amount jetton rows not imported", "withdrawal 4 was in flight when bicycle stopped: processed", "RESULT: the import would succeed"} {
+		"zero-amount jetton rows not imported", "withdrawal 4 was in flight when bicycle stopped: processed", "RESULT: the import would succeed",
+		fmt.Sprintf("%-52s %d", "sweep arrivals imported (hot_wallet income totals)", 3),
+		fmt.Sprintf("%-52s %d", "unfinished service withdrawals imported (jettons from TON deposits)", 1),
+		fmt.Sprintf("%-52s %d", "unfinished service withdrawals from proxies (not imported)", 1),
+		"unfinished service withdrawal " + proxyMemo + " (TON from jetton deposit"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run report lacks %q", want)
 		}
@@ -325,8 +348,46 @@ func TestTakeoverFromBicycleOnTonsim(t *testing.T) {
 		return c
 	}
 	first := counts()
-	if _, out, err = runTakeover(t, ours, bic, ch, s.keys, cfg, false); err != nil || strings.Count(out, "already imported") != 5 {
+	if _, out, err = runTakeover(t, ours, bic, ch, s.keys, cfg, false); err != nil || strings.Count(out, "already imported") != 5 ||
+		!strings.Contains(out, "sweep arrivals imported before") {
 		t.Fatalf("second import: %v\n%s", err, out)
+	}
+	// With INCOME_COUNTING_SIDE=hot_wallet the totals are bicycle's sweep
+	// arrivals (and, later, this processor's sweeps), each imported once.
+	rm, err := blockscanner.NewReadModel(ours, blockscanner.ReadModelConfig{Network: config.Testnet, CountingSide: config.CountHotWallet, AllowableLag: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hotSide := map[string]string{}
+	for _, user := range []string{"alice", "bob"} {
+		tot, err := rm.TotalIncome(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range tot.Incomes {
+			hotSide[in.DepositAddress] = in.Amount.String()
+		}
+	}
+	if hotSide[friendly(aliceTON)] != "2995000000" || hotSide[friendly(proxy)] != "700" || hotSide[friendly(bobTON)] != "0" {
+		t.Fatalf("hot_wallet-side totals after the import: %v", hotSide)
+	}
+	// bicycle's unfinished service withdrawal from bob's TON deposit is
+	// one of ours, with bicycle's memo, pending; the proxy's is not.
+	bobJW, err := n.JettonWallet(ctx, j.Master, bobTON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc string
+	if err := ours.QueryRow(ctx, `SELECT concat_ws('/', kind, state, encode(from_address, 'hex'), encode(jetton_master, 'hex'), encode(jetton_wallet, 'hex'))
+		FROM service_withdrawals WHERE memo = $1::uuid`, serviceMemo).Scan(&svc); err != nil {
+		t.Fatalf("bicycle's service withdrawal %s: %v", serviceMemo, err)
+	}
+	if want := strings.Join([]string{"jetton", "pending", hex.EncodeToString(bobTON.Data()), hex.EncodeToString(j.Master.Data()), hex.EncodeToString(bobJW.Data())}, "/"); svc != want {
+		t.Fatalf("imported service withdrawal %s, want %s", svc, want)
+	}
+	var nsvc int
+	if err := ours.QueryRow(ctx, `SELECT count(*) FROM service_withdrawals`).Scan(&nsvc); err != nil || nsvc != 1 {
+		t.Fatalf("%d service withdrawals imported (%v), want 1", nsvc, err)
 	}
 	if again := counts(); again != first {
 		t.Fatalf("the second import changed the database: %s -> %s", first, again)
@@ -377,6 +438,14 @@ func TestTakeoverFromBicycleOnTonsim(t *testing.T) {
 	if tb := p.totals("bob"); tb[friendly(bobTON)] != "1000000000" {
 		t.Fatalf("bob's income totals %v", tb)
 	}
+
+	// The worker carries out bicycle's service withdrawal (bob's deposit
+	// holds none of those jettons: it ends failed, nothing to move), and
+	// its status answers for bicycle's memo.
+	waitFor(t, 60*time.Second, "bicycle's service withdrawal carried out", func() bool {
+		st := p.ok("GET", "/v1/withdrawal/service/status?memo="+serviceMemo, nil)
+		return st["status"] == "failed" || st["status"] == "processed"
+	})
 
 	// Withdrawals: IDs, keys and states continue.
 	paidBody := map[string]string{"user_id": "alice", "query_id": "w-1", "currency": "TON", "amount": "500000000", "destination": dest1, "comment": "payout"}
@@ -472,8 +541,8 @@ func TestTakeoverFromBicycleOnTonsim(t *testing.T) {
 	}
 
 	// Nothing was credited twice: bicycle's 2 TON + 2 jetton rows with an
-	// amount, then 1 TON and 1 jetton deposit after the switch; sweeps and
-	// proxy commands are not deposits.
+	// amount, then 1 TON and 1 jetton deposit after the switch; sweeps,
+	// proxy commands and bicycle's gas to bob are not deposits.
 	time.Sleep(2 * time.Second)
 	if c := p.count(`SELECT count(*) FROM incomes`); c != 6 {
 		var dump bytes.Buffer

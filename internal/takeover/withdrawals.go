@@ -16,6 +16,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/wallets"
 	"github.com/ton-custody/processor/internal/withdrawals"
 )
 
@@ -304,8 +305,16 @@ func stageWithdrawals(ctx context.Context, r *run, tx, btx pgx.Tx, sr *StageRepo
 	for _, w := range list {
 		if w.intern {
 			internal++
-			if w.processing && !w.processed {
-				sr.note("cold-wallet transfer %d (%s %s) was in flight; cold transfers are not imported (this processor computes its own)", w.queryID, w.amount, w.currency)
+			// Not imported: bicycle computed each from its own hot wallet's
+			// balance, which move-hot reads from the chain when it moves
+			// it; this processor computes its own from its hot wallet (one
+			// open transfer per currency), and an old amount paid again
+			// would send the cold wallet too much.
+			switch {
+			case w.processing && !w.processed:
+				sr.note("cold-wallet transfer %d (%s %s) was in flight; cold transfers are not imported (this processor computes its own; move-hot moves what bicycle's hot wallet holds)", w.queryID, w.amount, w.currency)
+			case !w.processing && !w.processed:
+				sr.note("cold-wallet transfer %d (%s %s) was pending; not imported: bicycle computed it from its own hot wallet, this processor computes its own", w.queryID, w.amount, w.currency)
 			}
 			continue
 		}
@@ -416,6 +425,101 @@ func stageWithdrawals(ctx context.Context, r *run, tx, btx pgx.Tx, sr *StageRepo
 		sr.note("%d withdrawals had a fractional amount; imported truncated, as bicycle paid them (a retry must send the whole number)", fractions)
 	}
 	sr.count("next withdrawal ID after", lastID)
+	return importServiceWithdrawals(ctx, r, tx, btx, sr)
+}
+
+// importServiceWithdrawals imports bicycle's unfinished service
+// withdrawals (service_withdrawal_requests, processed = false) that this
+// processor can carry out: a jetton one from a TON deposit (bicycle's
+// service/jetton with owner = a TON deposit) becomes a pending jetton
+// service withdrawal of that deposit with bicycle's memo, so the worker
+// moves the jettons of that master to this processor's hot wallet and
+// /v1/withdrawal/service/status answers for the memo. bicycle marks such a
+// request processed before it sends the deposit's transfer, so an
+// unprocessed one was never sent (a fill of 0.1 TON may have been). The
+// others come from a jetton proxy, which only bicycle's hot wallet can
+// command: not imported, counted and listed (sweep-proxies moves a proxy's
+// configured jettons, or its TON).
+func importServiceWithdrawals(ctx context.Context, r *run, tx, btx pgx.Tx, sr *StageReport) error {
+	rows, err := btx.Query(ctx, `SELECT memo::text, from_address, jetton_master FROM payments.service_withdrawal_requests
+		WHERE NOT processed ORDER BY created_at, memo`)
+	if err != nil {
+		return fmt.Errorf("takeover: read bicycle's service_withdrawal_requests: %w", err)
+	}
+	type service struct {
+		memo         string
+		from, master []byte
+	}
+	var list []service
+	var sw service
+	if _, err := pgx.ForEachRow(rows, []any{&sw.memo, &sw.from, &sw.master}, func() error {
+		list = append(list, service{sw.memo, append([]byte(nil), sw.from...), append([]byte(nil), sw.master...)})
+		return nil
+	}); err != nil {
+		return fmt.Errorf("takeover: read bicycle's service_withdrawal_requests: %w", err)
+	}
+	var imported, before, proxies int64
+	for _, sw := range list {
+		var deriv string
+		err := tx.QueryRow(ctx, `SELECT derivation FROM deposit_wallets WHERE workchain = 0 AND address = $1 AND derivation IN ('bicycle', 'bicycle_proxy')`,
+			sw.from).Scan(&deriv)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			sr.block("unfinished service withdrawal %s is from %s, which is not an imported deposit address", sw.memo, rawAddr(sw.from))
+			continue
+		case err != nil:
+			return fmt.Errorf("takeover: service withdrawal %s: %w", sw.memo, err)
+		}
+		if deriv == string(wallets.DerivationBicycleProxy) || len(sw.master) == 0 {
+			// A TON one is always from a proxy (bicycle refused others).
+			proxies++
+			what := "TON"
+			if len(sw.master) > 0 {
+				what = "jettons of master " + rawAddr(sw.master)
+			}
+			sr.note("unfinished service withdrawal %s (%s from jetton deposit %s) is not imported: only bicycle's hot wallet commands that proxy; "+
+				"processor takeover-bicycle sweep-proxies moves its configured jettons, or its TON", sw.memo, what, rawAddr(sw.from))
+			continue
+		}
+		if len(sw.from) != 32 || len(sw.master) != 32 {
+			sr.block("unfinished service withdrawal %s: from_address or jetton_master is not 32 bytes", sw.memo)
+			continue
+		}
+		owner, master := address.NewAddress(0, 0, sw.from), address.NewAddress(0, 0, sw.master)
+		jw, err := r.o.Chain.JettonWalletAddress(ctx, master, owner)
+		if err != nil {
+			sr.block("unfinished service withdrawal %s: the jetton wallet of %s for master %s is unknown: %v", sw.memo, owner.StringRaw(), master.StringRaw(), err)
+			continue
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO service_withdrawals (memo, kind, from_workchain, from_address,
+				jetton_master_workchain, jetton_master, jetton_wallet_workchain, jetton_wallet)
+			VALUES ($1::uuid, 'jetton', 0, $2, 0, $3, $4, $5) ON CONFLICT (memo) DO NOTHING`,
+			sw.memo, sw.from, sw.master, jw.Workchain(), jw.Data())
+		if err != nil {
+			return fmt.Errorf("takeover: import service withdrawal %s: %w", sw.memo, err)
+		}
+		if tag.RowsAffected() == 1 {
+			imported++
+			continue
+		}
+		var same bool
+		if err := tx.QueryRow(ctx, `SELECT kind = 'jetton' AND from_workchain = 0 AND from_address = $2 AND jetton_master = $3
+			FROM service_withdrawals WHERE memo = $1::uuid`, sw.memo, sw.from, sw.master).Scan(&same); err != nil {
+			return fmt.Errorf("takeover: service withdrawal %s: %w", sw.memo, err)
+		}
+		if !same {
+			sr.block("unfinished service withdrawal %s: this processor has another service withdrawal with that memo", sw.memo)
+			continue
+		}
+		before++
+	}
+	sr.count("unfinished service withdrawals imported (jettons from TON deposits)", imported)
+	if before > 0 {
+		sr.count("service withdrawals imported before", before)
+	}
+	if proxies > 0 {
+		sr.count("unfinished service withdrawals from proxies (not imported)", proxies)
+	}
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package wallets_test
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 
@@ -168,5 +170,36 @@ func TestBicycleProxyStateInit(t *testing.T) {
 	keys, _ := bicycleOf(t, nil, "")
 	if _, err := wallets.NewBicycle(keys, code, wallets.BicycleProxyCodeHash); err == nil {
 		t.Fatal("a proxy code with another hash than bicycle's was accepted")
+	}
+}
+
+// gobicycle/bicycle took any mnemonic of 12 words or more that passes
+// TON's checksum (BICYCLE.md §3, tonutils-go's SeedToPrivateKey), so its
+// SEED may be 12 words: such a seed derives bicycle's key (here the public
+// key tonutils-go v1.12.0 gives for this throwaway 12-word mnemonic) and
+// this processor's own keys from the same words.
+func TestTwelveWordBicycleSeed(t *testing.T) {
+	t.Parallel()
+	const words12 = "marine moon giggle list giggle bring clock afford lock claim staff horror"
+	const pub12 = "62793aea718b155ea78b52b5c4b8c251b9893df83303de32850c314441d4fa22"
+	keys, err := wallets.DeriveKeys(strings.Fields(words12))
+	if err != nil {
+		t.Fatalf("a valid 12-word TON mnemonic: %v", err)
+	}
+	b, err := wallets.NewBicycle(keys, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b.PublicKey()); got != pub12 {
+		t.Fatalf("bicycle's key %s, tonutils-go's %s", got, pub12)
+	}
+	if hex.EncodeToString(keys.HotKey().Public().(ed25519.PublicKey)) == pub12 || hex.EncodeToString(keys.DepositKey().Public().(ed25519.PublicKey)) == pub12 {
+		t.Fatal("this processor's keys are the mnemonic's standard key")
+	}
+	// Fewer than 12 words, or 12 that fail the checksum, are refused.
+	for _, ws := range [][]string{strings.Fields(words12)[:11], append(strings.Fields(words12)[1:], "marine")} {
+		if _, err := wallets.DeriveKeys(ws); !errors.Is(err, wallets.ErrInvalidMnemonic) {
+			t.Errorf("%d words: %v, want ErrInvalidMnemonic", len(ws), err)
+		}
 	}
 }

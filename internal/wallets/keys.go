@@ -54,8 +54,12 @@ const (
 	HotWalletPath = "m/44'/607'/0'"
 	// DepositPath is the SLIP-0010 path of the deposit wallets' key.
 	DepositPath = "m/44'/607'/1'"
-	// MnemonicWords is the length of the accepted TON mnemonic.
-	MnemonicWords = 24
+	// MnemonicWords is the length of a TON mnemonic. Shorter ones, down to
+	// MinMnemonicWords, are accepted when they pass TON's checksum, as
+	// gobicycle/bicycle (tonutils-go) accepted them: a bicycle deployment's
+	// seed can be taken over.
+	MnemonicWords    = 24
+	MinMnemonicWords = 12
 
 	// seedSalt, seedIterations and seedLen make TON's mnemonicToSeed.
 	seedSalt       = "TON default seed"
@@ -81,7 +85,7 @@ type Keys struct {
 // mnemonic (config.Config.SeedWords). It takes about 0.2 s (two PBKDF2
 // runs of 100000 iterations); call it once at start.
 func DeriveKeys(words []string) (*Keys, error) {
-	if len(words) != MnemonicWords {
+	if len(words) < MinMnemonicWords || len(words) > MnemonicWords {
 		return nil, fmt.Errorf("%w: want %d words, got %d", ErrInvalidMnemonic, MnemonicWords, len(words))
 	}
 	for i, w := range words {

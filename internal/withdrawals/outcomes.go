@@ -138,6 +138,9 @@ func (o *Outcomes) Observe(ctx context.Context, tx pgx.Tx, obs []blockscanner.Ob
 			if err = o.hotTx(ctx, tx, ob); err == nil {
 				evs, err = o.arrivalTx(ctx, tx, ob)
 			}
+			if err == nil {
+				err = o.ledgerHotTx(ctx, tx, ob)
+			}
 		case blockscanner.KindDeposit:
 			evs, err = o.depositTx(ctx, tx, ob)
 		case blockscanner.KindJettonWallet:
@@ -355,6 +358,9 @@ func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, a
 			batchID, msgIndex, ob.Tx.Hash, sent.cell.Hash()); err != nil {
 			return err
 		}
+		if err := o.ledgerItemSent(ctx, tx, ob, kind, *firstID(widp, sweepID, serviceID, coldID), sent.msg); err != nil {
+			return err
+		}
 		if kind == "cold" {
 			if _, err := tx.Exec(ctx, `UPDATE cold_transfers SET state = 'processed', tx_hash = $2 WHERE id = $1 AND state = 'processing'`,
 				*coldID, ob.Tx.Hash); err != nil {
@@ -403,9 +409,17 @@ func (o *Outcomes) destinationTx(ctx context.Context, tx pgx.Tx, ob blockscanner
 	}
 	d, ok := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
 	if ok && d.BouncePhase != nil {
-		return o.failEvent(ctx, tx, wid, reasonBounced)
+		evs, err := o.failEvent(ctx, tx, wid, reasonBounced)
+		if err == nil && len(evs) > 0 {
+			err = o.ledgerBounced(ctx, tx, ob, wid)
+		}
+		return evs, err
 	}
-	return o.processedEvent(ctx, tx, wid, nil, "")
+	evs, err := o.processedEvent(ctx, tx, wid, nil, "")
+	if err == nil && len(evs) > 0 {
+		err = o.ledgerPaid(ctx, tx, ob, wid, ob.Tx.IO.In.AsInternal().Amount.Nano())
+	}
+	return evs, err
 }
 
 const reasonBounced = "bounced: the destination did not accept the payment and it returned to the hot wallet"
@@ -419,11 +433,17 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 	im := in.AsInternal()
 	if !im.Bounced && im.Body != nil {
 		if op, err := im.Body.BeginParse().LoadUInt(32); err == nil && op == opJettonInternalTransfer {
+			if err := o.ledgerHotJettonIn(ctx, tx, ob, im); err != nil {
+				return nil, err
+			}
 			return o.sweptJettonTx(ctx, tx, ob, im)
 		}
 	}
 	if im.Bounced || im.SrcAddr == nil || !im.SrcAddr.Equals(o.hot) || im.Body == nil {
 		if im.Bounced {
+			if err := o.ledgerHotJettonIn(ctx, tx, ob, im); err != nil {
+				return nil, err
+			}
 			return nil, o.jettonsBack(ctx, tx, ob, im)
 		}
 		return nil, nil
@@ -461,6 +481,9 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 	if err != nil {
 		return nil, fmt.Errorf("withdrawal %d destination jetton wallet: %w", wid, err)
 	}
+	if err := o.ledgerJettonSent(ctx, tx, ob, wid, im); err != nil {
+		return nil, err
+	}
 	if djw != nil {
 		// Watched (workchain 0 only) and where the jettons went.
 		to := internalTransferTo(ob.OutMsgs)
@@ -475,7 +498,11 @@ func (o *Outcomes) jettonTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obse
 		o.log.Error("the hot jetton wallet sent a withdrawal's jettons to another jetton wallet than the master named; settled on the transfer",
 			"withdrawal_id", wid, "tx_hash", hex.EncodeToString(ob.Tx.Hash))
 	}
-	return o.processedEvent(ctx, tx, wid, ob.Tx.Hash, txFee(ob.Tx))
+	evs, err := o.processedEvent(ctx, tx, wid, ob.Tx.Hash, txFee(ob.Tx))
+	if err == nil && len(evs) > 0 {
+		err = o.ledgerPaid(ctx, tx, ob, wid, nil)
+	}
+	return evs, err
 }
 
 // internalTransferTo is where a jetton wallet's transaction sent its
@@ -536,6 +563,9 @@ func (o *Outcomes) jettonArrivalTx(ctx context.Context, tx pgx.Tx, ob blockscann
 	refused, how := txRefused(ob.Tx)
 	if !refused {
 		evs, err = o.processedEvent(ctx, tx, wid, ob.Tx.Hash, txFee(ob.Tx))
+		if err == nil && len(evs) > 0 {
+			err = o.ledgerPaid(ctx, tx, ob, wid, nil)
+		}
 		return evs, true, err
 	}
 	reason := "bounced: the destination's jetton wallet refused the jettons (" + how + ") and they returned to the hot jetton wallet"
@@ -661,4 +691,14 @@ func (o *Outcomes) haltOnExpiredExecuted(ctx context.Context, tx pgx.Tx, batchID
 			"batch_id", batchID, "tx_hash", hex.EncodeToString(txHash), "withdrawal_ids", wids)
 	}
 	return nil
+}
+
+// firstID is the one non-nil id of a batch item's target.
+func firstID(ids ...*int64) *int64 {
+	for _, id := range ids {
+		if id != nil {
+			return id
+		}
+	}
+	return new(int64)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/blockscanner"
+	"github.com/ton-custody/processor/internal/ledger"
 	"github.com/ton-custody/processor/internal/notify"
 )
 
@@ -26,6 +27,10 @@ const opJettonInternalTransfer = 0x178d4519
 func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
 	in := ob.Tx.IO.In
 	if in != nil && in.MsgType == tlb.MsgTypeInternal {
+		// A TON deposit receiving gas pays the transaction's fees.
+		if err := ledger.PostAll(ctx, tx, ledger.FeePosting(ob.Tx, depositTONAccount(ob.W), ob.MasterSeqno)); err != nil {
+			return nil, err
+		}
 		return nil, o.topUpArrived(ctx, tx, ob) // the scanner passes only the hot wallet's
 	}
 	if in == nil || in.MsgType != tlb.MsgTypeExternalIn {
@@ -60,6 +65,9 @@ func (o *Outcomes) depositTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obs
 	}
 	if err != nil {
 		return nil, fmt.Errorf("confirm deposit wallet message: %w", err)
+	}
+	if err := o.ledgerDepositExternal(ctx, tx, ob, msgID); err != nil {
+		return nil, err
 	}
 	if out != nil {
 		return nil, o.failSweepsWithoutGas(ctx, tx, msgID, ob.Tx)
@@ -142,7 +150,7 @@ func (o *Outcomes) depositJettonWalletTx(ctx context.Context, tx pgx.Tx, ob bloc
 	}
 	refused, how := txRefused(ob.Tx)
 	if !refused {
-		return nil, nil
+		return nil, o.ledgerDepositJettonSent(ctx, tx, ob)
 	}
 	reason := "the deposit's jetton wallet refused the transfer (" + how + ")"
 	rows, err := tx.Query(ctx, `UPDATE sweeps s SET state = 'failed', fail_reason = $2 FROM deposit_wallet_messages m
@@ -201,6 +209,9 @@ func (o *Outcomes) arrivalTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Obs
 	amount := im.Amount.Nano()
 	if im.Bounced {
 		amount = new(big.Int) // cannot happen for a non-bounceable message; never counted as received
+	}
+	if err := o.ledgerDepositArrived(ctx, tx, ob, msgID, amount); err != nil {
+		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE sweeps SET state = 'confirmed', received_amount = $2::numeric, tx_hash = $3
 		WHERE wallet_message_id = $1 AND state = 'sent'`, msgID, amount.String(), ob.Tx.Hash); err != nil {
