@@ -57,21 +57,66 @@ func bulkExecute(a *account, msgCell *cell.Cell, in *tlb.InternalMessage, p Exec
 	}
 	acc := uninitAccount(in.DstAddr, balance, lt+1, p.UTime)
 	oldHash := accRef.MustToCell().Hash()
-	tx := tlb.Transaction{AccountAddr: in.DstAddr.Data(), LT: lt, PrevTxHash: prevHash, PrevTxLT: prevLT, Now: p.UTime,
-		OrigStatus: origStatus, EndStatus: tlb.AccountStatusUninit, TotalFees: zeroCC(),
-		StateUpdate: tlb.HashUpdate{OldHash: oldHash, NewHash: acc.Hash()},
-		Description: tlb.TransactionDescriptionOrdinary{
-			CreditPhase:  &tlb.CreditPhase{Credit: tlb.CurrencyCollection{Coins: in.Amount}},
-			ComputePhase: tlb.ComputePhase{Phase: tlb.ComputePhaseSkipped{Reason: tlb.ComputeSkipReason{Type: tlb.ComputeSkipReasonNoState}}},
-			Aborted:      true,
-		}}
-	tx.IO.In = &tlb.Message{MsgType: tlb.MsgTypeInternal, Msg: in}
-	txCell, err := tlb.ToCell(tx)
+	txCell, err := bulkTxCell(in.DstAddr.Data(), lt, prevHash, prevLT, p.UTime, origStatus, msgCell, in.Amount, oldHash, acc.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("build transaction: %w", err)
 	}
 	return &ExecResult{Success: true, Transaction: txCell, ShardAccount: shardAccountCell(acc, txCell.Hash(), lt),
 		info: &AccountInfo{Exists: true, Status: tlb.AccountStatusUninit, Balance: balance}, lt: lt}, nil
+}
+
+// bulkTxCell builds, without reflection, the cell that tlb.ToCell gives
+// for the tlb.Transaction of a bulk credit (TestBulkTxCellMatchesTLB keeps
+// the two identical); msgCell is the incoming message's cell:
+//
+//	transaction$0111 account_addr:bits256 lt:uint64 prev_trans_hash:bits256
+//	  prev_trans_lt:uint64 now:uint32 outmsg_cnt:uint15=0
+//	  orig_status:AccountStatus end_status:AccountStatus=uninit
+//	  ^[ in_msg:(Maybe ^Message)=msgCell out_msgs:(HashmapE 15)=empty ]
+//	  total_fees:CurrencyCollection=0 state_update:^(HASH_UPDATE Account)
+//	  description:^(trans_ord$0000 credit_first:false storage_ph:nothing
+//	    credit_ph:(just due_fees_collected:nothing credit:amount)
+//	    compute_ph:(tr_phase_compute_skipped$0 cskip_no_state$00)
+//	    action:nothing aborted:true bounce:nothing destroyed:false)
+//
+// tlb.ToCell of that struct took most of bulk mode's time (issue 17).
+func bulkTxCell(acct []byte, lt uint64, prevHash []byte, prevLT uint64, now uint32, orig tlb.AccountStatus,
+	msgCell *cell.Cell, credit tlb.Coins, oldHash, newHash []byte) (*cell.Cell, error) {
+	var origBits uint64
+	switch orig {
+	case tlb.AccountStatusUninit:
+		origBits = 0b00
+	case tlb.AccountStatusNonExist:
+		origBits = 0b11
+	default:
+		return nil, fmt.Errorf("bulk transaction from account status %s", orig)
+	}
+	io := cell.BeginCell().MustStoreMaybeRef(msgCell).MustStoreMaybeRef(nil).EndCell()
+	update := cell.BeginCell().MustStoreUInt(0x72, 8).MustStoreSlice(oldHash, 256).MustStoreSlice(newHash, 256).EndCell()
+	desc := cell.BeginCell().MustStoreUInt(0b0000, 4)   // trans_ord
+	desc.MustStoreBoolBit(false)                        // credit_first
+	desc.MustStoreBoolBit(false)                        // storage_ph: nothing
+	desc.MustStoreBoolBit(true).MustStoreBoolBit(false) // credit_ph: just; due_fees_collected: nothing
+	desc.MustStoreBigCoins(credit.Nano()).MustStoreDict(nil)
+	desc.MustStoreUInt(0b0, 1).MustStoreUInt(0b00, 2) // compute_ph: skipped, cskip_no_state
+	desc.MustStoreBoolBit(false)                      // action: nothing
+	desc.MustStoreBoolBit(true)                       // aborted
+	desc.MustStoreBoolBit(false)                      // bounce: nothing
+	desc.MustStoreBoolBit(false)                      // destroyed
+	b := cell.BeginCell().MustStoreUInt(0b0111, 4)
+	if err := b.StoreSlice(acct, 256); err != nil {
+		return nil, err
+	}
+	b.MustStoreUInt(lt, 64)
+	if err := b.StoreSlice(prevHash, 256); err != nil {
+		return nil, err
+	}
+	b.MustStoreUInt(prevLT, 64).MustStoreUInt(uint64(now), 32).MustStoreUInt(0, 15).
+		MustStoreUInt(origBits, 2).MustStoreUInt(0b00, 2). // orig_status, end_status uninit
+		MustStoreRef(io).
+		MustStoreBigCoins(new(big.Int)).MustStoreDict(nil). // total_fees
+		MustStoreRef(update).MustStoreRef(desc.EndCell())
+	return b.EndCell(), nil
 }
 
 // BulkTransfer is one credit for BulkLoad.

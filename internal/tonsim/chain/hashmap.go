@@ -227,19 +227,22 @@ func updateNode(node *cell.Cell, off, m uint, entries []hmEntry) (*cell.Cell, er
 	for i < len(entries) && bitAt(entries[i].key, at) == 0 {
 		i++
 	}
-	left, err := s.LoadRef()
+	// The children themselves, not copies (Slice.LoadRef + ToCell): an
+	// untouched side is returned as is, its hashes already known, instead
+	// of a copy whose whole subtree would be hashed again (issue 17).
+	left, err := node.PeekRef(0)
 	if err != nil {
 		return nil, err
 	}
-	right, err := s.LoadRef()
+	right, err := node.PeekRef(1)
 	if err != nil {
 		return nil, err
 	}
-	nl, err := updateNode(left.MustToCell(), at+1, m-l-1, entries[:i])
+	nl, err := updateNode(left, at+1, m-l-1, entries[:i])
 	if err != nil {
 		return nil, err
 	}
-	nr, err := updateNode(right.MustToCell(), at+1, m-l-1, entries[i:])
+	nr, err := updateNode(right, at+1, m-l-1, entries[i:])
 	if err != nil {
 		return nil, err
 	}

@@ -130,14 +130,23 @@ func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
 		if err := tlb.LoadFromCell(new(tlb.CurrencyCollection), slc); err != nil {
 			return nil, err
 		}
-		var ab tlb.AccountBlock
-		if err := tlb.LoadFromCell(&ab, slc); err != nil {
-			return nil, err
+		// acc_trans#5 account_addr:bits256 transactions:(HashmapAug 64 ...),
+		// read as tlb.LoadFromCell(&tlb.AccountBlock{}) does but without
+		// its reflection (a fifth of a page's time, issue 17).
+		if tag, err := slc.LoadUInt(4); err != nil || tag != 5 {
+			return nil, fmt.Errorf("account block of %x: bad tag (%v)", ids[i].Account, err)
+		}
+		if _, err := slc.LoadSlice(256); err != nil {
+			return nil, fmt.Errorf("account block of %x: %w", ids[i].Account, err)
+		}
+		txs, err := slc.ToDict(64)
+		if err != nil {
+			return nil, fmt.Errorf("account block of %x: %w", ids[i].Account, err)
 		}
 		// AccountBlock.transactions is inline in the leaf, so the path
 		// continues from the leaf's skeleton node.
 		for _, id := range ids[i:j] {
-			_, txSk, err := ab.Transactions.LoadValueWithProof(cell.BeginCell().MustStoreUInt(id.LT, 64).EndCell(), leafSk)
+			_, txSk, err := txs.LoadValueWithProof(cell.BeginCell().MustStoreUInt(id.LT, 64).EndCell(), leafSk)
 			if err != nil {
 				return nil, fmt.Errorf("tx %d not in block: %w", id.LT, err)
 			}
