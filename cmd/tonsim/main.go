@@ -40,6 +40,8 @@ func run(args []string) error {
 	shards := fs.Int("shards", 4, "workchain-0 shards (power of two)")
 	stateDir := fs.String("state-dir", "", "keep the chain in this directory across restarts (default: in memory)")
 	manual := fs.Bool("manual", false, "produce blocks only on request (POST /blocks)")
+	trafficTPS := fs.Int("traffic-tps", 0, "steady background traffic: bulk transfers per second to unwatched accounts spread over the shards (POST /traffic changes it)")
+	trafficAccounts := fs.Int("traffic-accounts", tonsim.DefaultTrafficAccounts, "destination accounts of the background traffic")
 	assetsDir := fs.String("assets-dir", "", "emulator assets cache (default: $TONSIM_ASSETS_DIR or <repo>/.cache/tonsim-assets)")
 	emulators := fs.Int("emulators", 0, "emulator instances (default: one per CPU)")
 	verbose := fs.Bool("v", false, "debug logging")
@@ -82,7 +84,8 @@ func run(args []string) error {
 	}
 	defer emu.Close(context.Background())
 	n, err := tonsim.Start(ctx, emu, emu.Contracts, tonsim.Options{Shards: *shards, BlockInterval: *interval, Manual: *manual,
-		LiteAddr: *liteAddr, LiteServers: *liteServers, Advertise: *advertise, StateDir: *stateDir, Logger: log})
+		LiteAddr: *liteAddr, LiteServers: *liteServers, Advertise: *advertise, StateDir: *stateDir, Logger: log,
+		Traffic: tonsim.Traffic{TPS: *trafficTPS, Accounts: *trafficAccounts}})
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,10 @@ var quiet = func() *slog.Logger {
 }()
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(followChildEnv); spec != "" {
+		// BenchmarkFollowMainnetShaped's tonsim, in a process of its own.
+		os.Exit(runFollowChild(spec))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	var err error
 	emu, err = tonsim.OpenEmulator(ctx, "", 0)

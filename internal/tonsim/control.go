@@ -67,6 +67,9 @@ const ControlDoc = `Control API (JSON; amounts are nanoton or jetton base units 
   POST /bulk {"transfers":[{"address","amount","comment"}]}
                                             bulk mode: natively built credits to accounts
                                             without code (no emulator), in the next blocks
+  POST /traffic {"tps"}                     steady background traffic: tps bulk transfers per second
+                                            to a pool of unwatched accounts spread over the shards
+                                            (0 stops it; also tonsim --traffic-tps)
 `
 
 type apiError struct {
@@ -139,6 +142,7 @@ func (n *Network) ControlHandler() http.Handler {
 	})
 	handle("GET /accounts/{address}", n.apiAccount)
 	handle("POST /bulk", n.apiBulk)
+	handle("POST /traffic", n.apiTraffic)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint; see GET /status and the README"})
 	})
@@ -732,7 +736,7 @@ func (n *Network) apiStatus(r *http.Request) (any, error) {
 			"master_seqno": nd.Handler.Head().ID.SeqNo}
 	}
 	return map[string]any{"master_seqno": last.ID.SeqNo, "gen_utime": last.GenUtime, "shards": shardList(n.Chain.Shards()),
-		"queue": n.Chain.QueueLen(), "transactions": n.Chain.TxCount(), "faults": faults, "manual": n.opts.Manual,
+		"queue": n.Chain.QueueLen(), "transactions": n.Chain.TxCount(), "traffic_tps": n.TrafficTPS(), "faults": faults, "manual": n.opts.Manual,
 		"liteserver": n.LiteURL, "liteservers": nodes, "genesis": friendly(n.Genesis.WalletAddress())}, nil
 }
 
@@ -766,4 +770,20 @@ func (n *Network) apiBulk(r *http.Request) (any, error) {
 		return nil, badRequest("%v", err)
 	}
 	return map[string]any{"queued": len(list)}, nil
+}
+
+func (n *Network) apiTraffic(r *http.Request) (any, error) {
+	var req struct {
+		TPS *int `json:"tps"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.TPS == nil {
+		return nil, badRequest("tps is required")
+	}
+	if err := n.SetTraffic(*req.TPS); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return map[string]any{"tps": *req.TPS}, nil
 }

@@ -62,6 +62,9 @@ type Options struct {
 	StateDir string
 	// SaveInterval is how often the state is written to StateDir (default 5s).
 	SaveInterval time.Duration
+	// Traffic is steady background load of irrelevant transfers (none by
+	// default); SetTraffic changes its rate while the network runs.
+	Traffic Traffic
 }
 
 // Contracts are the code cells and config the network needs from the TON
@@ -102,6 +105,7 @@ type Network struct {
 	jettons     map[string]*Jetton // by raw master address
 	claimed     map[string]bool    // tx hashes already returned to a faucet caller
 	blocksPause time.Time          // block production stopped until then
+	traffic     *trafficGen        // background traffic; nil when never enabled
 	produceMu   sync.Mutex
 	saveMu      sync.Mutex
 	liteSeed    []byte
@@ -151,6 +155,9 @@ func Start(ctx context.Context, exec chain.Executor, code Contracts, opts Option
 	if opts.LiteServers < 0 || opts.LiteServers > 16 {
 		return nil, fmt.Errorf("liteservers must be between 1 and 16, got %d", opts.LiteServers)
 	}
+	if opts.Traffic.TPS < 0 || opts.Traffic.TPS > MaxTrafficTPS || opts.Traffic.Accounts < 0 || opts.Traffic.Accounts > 10_000_000 {
+		return nil, fmt.Errorf("traffic: tps must be between 0 and %d and accounts between 0 and 10000000", MaxTrafficTPS)
+	}
 	if code.Config == nil || code.JettonMinterCode == nil || code.JettonWalletCode == nil {
 		return nil, errors.New("tonsim needs the emulator's config and the jetton codes")
 	}
@@ -170,6 +177,9 @@ func Start(ctx context.Context, exec chain.Executor, code Contracts, opts Option
 	// Start query ids from the clock so a restarted network does not replay
 	// ids the genesis wallet still remembers.
 	n.queryID.Store(uint32(time.Now().Unix()%(1<<22)) * 2)
+	if opts.Traffic.TPS > 0 {
+		n.traffic = newTrafficGen(opts.Traffic, time.Now())
+	}
 
 	key := ed25519.NewKeyFromSeed(GenesisSeed[:])
 	n.Genesis, err = wallet.FromPrivateKey(nil, key, wallet.ConfigHighloadV3{MessageTTL: genesisTTL, MessageBuilder: n.nextQuery})
@@ -423,10 +433,14 @@ func (n *Network) blockLoop() {
 	}
 }
 
-// ProduceBlock produces one block now.
+// ProduceBlock produces one block now, with the background traffic (see
+// Options.Traffic) owed since the previous one.
 func (n *Network) ProduceBlock(ctx context.Context) (*chain.Block, error) {
 	n.produceMu.Lock()
 	defer n.produceMu.Unlock()
+	if err := n.queueTraffic(time.Now()); err != nil {
+		return nil, fmt.Errorf("background traffic: %w", err)
+	}
 	return n.Chain.ProduceBlock(ctx)
 }
 
