@@ -499,7 +499,10 @@ func (s *Scanner) commit(ctx context.Context, cur *cursor, results []blockResult
 	err := store.InTx(ctx, s.db, func(tx pgx.Tx) error {
 		credited = 0
 		clear(byCurrency)
-		inserted, err := s.insertCredits(ctx, tx, results)
+		// The batch's ledger postings (credits, and the hook's for every
+		// settled withdrawal) are written together before the cursor.
+		lctx, postings := ledger.Defer(ctx)
+		inserted, err := s.insertCredits(lctx, tx, results)
 		if err != nil {
 			return err
 		}
@@ -510,10 +513,13 @@ func (s *Scanner) commit(ctx context.Context, cur *cursor, results []blockResult
 			}
 			sort.SliceStable(obs, func(i, j int) bool { return obs[i].Tx.LT < obs[j].Tx.LT })
 			if len(obs) > 0 {
-				if err := s.conf.Hook.Observe(ctx, tx, obs); err != nil {
+				if err := s.conf.Hook.Observe(lctx, tx, obs); err != nil {
 					return fmt.Errorf("hot wallet transactions: %w", err)
 				}
 			}
+		}
+		if err := postings.Flush(ctx, tx); err != nil {
+			return err
 		}
 		for _, c := range inserted {
 			credited++

@@ -164,7 +164,8 @@ func Post(ctx context.Context, tx pgx.Tx, p Posting) (bool, error) {
 
 // PostAll is Post for several postings (nil ones are skipped) in two
 // statements, for producers that book many events at once (the scanner
-// catching up).
+// catching up). Under a context made by Defer the postings are checked
+// and kept for that Deferred's Flush instead.
 func PostAll(ctx context.Context, tx pgx.Tx, ps ...*Posting) error {
 	var all []Posting
 	for _, p := range ps {
@@ -172,7 +173,40 @@ func PostAll(ctx context.Context, tx pgx.Tx, ps ...*Posting) error {
 			all = append(all, *p)
 		}
 	}
+	if d, ok := ctx.Value(deferKey{}).(*Deferred); ok {
+		for _, p := range all {
+			if err := p.Validate(); err != nil {
+				return err
+			}
+		}
+		d.ps = append(d.ps, all...)
+		return nil
+	}
 	_, err := post(ctx, tx, all)
+	return err
+}
+
+// Deferred holds the postings PostAll was given under its context, for
+// one Flush: a transaction that books an event per row (the scanner's,
+// settling hundreds of withdrawals a block) writes them in two statements
+// instead of two per event. Nothing in such a transaction may read the
+// ledger before Flush.
+type Deferred struct{ ps []Posting }
+
+type deferKey struct{}
+
+// Defer returns a context under which PostAll defers to the returned
+// Deferred.
+func Defer(ctx context.Context) (context.Context, *Deferred) {
+	d := &Deferred{}
+	return context.WithValue(ctx, deferKey{}, d), d
+}
+
+// Flush writes the postings deferred so far in tx.
+func (d *Deferred) Flush(ctx context.Context, tx pgx.Tx) error {
+	ps := d.ps
+	d.ps = nil
+	_, err := post(ctx, tx, ps)
 	return err
 }
 

@@ -323,3 +323,42 @@ func TestEventsUnderConcurrentProducersAreEachServedExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// Under Defer, PostAll checks each posting at once but writes nothing
+// until Flush, which writes them all (a repeated ref once).
+func TestDeferredPostingsAreWrittenAtFlush(t *testing.T) {
+	t.Parallel()
+	db := storetest.NewDB(t)
+	ctx := context.Background()
+	dep := ledger.DepositRaw(0, bytes.Repeat([]byte{3}, 32))
+	move := func(ref string, v int64) *ledger.Posting {
+		return &ledger.Posting{Ref: ref, Kind: "deposit", Lines: ledger.Move("TON", big.NewInt(v), ledger.User("bob"), dep)}
+	}
+	err := store.InTx(ctx, db, func(tx pgx.Tx) error {
+		dctx, d := ledger.Defer(ctx)
+		if err := ledger.PostAll(dctx, tx, move("d:1", 100), nil, move("d:2", 20)); err != nil {
+			return err
+		}
+		if err := ledger.PostAll(dctx, tx, move("d:1", 100)); err != nil {
+			return err
+		}
+		bad := &ledger.Posting{Ref: "bad", Kind: "x", Lines: []ledger.Line{{Account: ledger.Hot, Currency: "TON", Amount: big.NewInt(1)}}}
+		if err := ledger.PostAll(dctx, tx, bad); !errors.Is(err, ledger.ErrUnbalanced) {
+			return fmt.Errorf("unbalanced posting under Defer: %v", err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM ledger_postings`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 0 {
+			return fmt.Errorf("%d postings written before Flush", n)
+		}
+		return d.Flush(ctx, tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := balanceOf(t, db, dep, "TON"); got != "120" {
+		t.Fatalf("deposit balance %s after Flush, want 120", got)
+	}
+}
