@@ -301,10 +301,12 @@ func coldAddr(seed int64) *address.Address {
 func (d *driver) topUp(ctx context.Context, amount int64) {
 	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if _, err := d.net.Faucet(fctx, d.hot, big.NewInt(amount), false, "soak hot wallet top-up"); err != nil {
+	res, err := d.net.Faucet(fctx, d.hot, big.NewInt(amount), false, "soak hot wallet top-up")
+	if err != nil {
 		d.note("hot wallet top-up: %v", err)
 		return
 	}
+	d.bookFunding(ctx, fundingRef(res.Hash), "TON", big.NewInt(amount))
 	d.countTraffic(TrafficTopUp, 1)
 }
 

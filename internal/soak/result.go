@@ -23,6 +23,9 @@ type Result struct {
 	WithdrawalsBounced, WithdrawalsUnsubmitted          int
 	ProcessedAmount, DestinationsReceived               string
 	SweepsConfirmed, SweepsFailed                       int
+	// LedgerCurrencies balanced to zero; LedgerWalletsReconciled: wallets
+	// the final reconciliation found equal to the chain.
+	LedgerCurrencies, LedgerWalletsReconciled           int
 	ColdProcessed, ColdFailed                           int
 	JettonDepositsSent, JettonDepositsCredited          int
 	JettonWithdrawalRequests                            int
@@ -120,6 +123,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	row("processed total = reached destinations (nanoton)", fmt.Sprintf("%s = %s", r.ProcessedAmount, r.DestinationsReceived))
 	row("sweeps confirmed / failed", fmt.Sprintf("%d / %d", r.SweepsConfirmed, r.SweepsFailed))
+	row("ledger currencies balanced / wallets reconciled with the chain", fmt.Sprintf("%d / %d", r.LedgerCurrencies, r.LedgerWalletsReconciled))
 	row("jetton deposits sent / credited", fmt.Sprintf("%d / %d", r.JettonDepositsSent, r.JettonDepositsCredited))
 	row("jetton withdrawals requested / processed / failed", fmt.Sprintf("%d / %d / %d", r.JettonWithdrawalRequests,
 		r.JettonWithdrawalsProcessed, r.JettonWithdrawalsFailed))

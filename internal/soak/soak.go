@@ -449,6 +449,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		"TON_SWEEP_THRESHOLD":       fmt.Sprint(sweepThreshold),
 		"WITHDRAWAL_BATCH_INTERVAL": "1s",
 		"LOG_LEVEL":                 "warn",
+		"LEDGER_RECONCILE_INTERVAL": reconcileEvery.String(),
 		"JETTONS":                   fmt.Sprintf("%s:%s:%d", jettonSymbol, d.jetton.String(), jettonThreshold),
 		"COLD_WALLET":               tonaddr.Format(coldAddr(opts.Seed), config.Testnet, false),
 		"HOT_WALLET_MAX_BALANCE":    fmt.Sprint(int64(coldMax)),
@@ -486,9 +487,10 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	d.hot = hw.Address()
 	d.highloadTimeout = cfg.HighloadTimeout
 	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	_, err = d.net.Faucet(fctx, d.hot, big.NewInt(hotFunding), false, "soak hot wallet")
+	hotFunded, err := d.net.Faucet(fctx, d.hot, big.NewInt(hotFunding), false, "soak hot wallet")
+	var hotMinted *tonsim.TxResult
 	if err == nil {
-		_, err = d.net.Mint(fctx, d.jetton, d.hot, big.NewInt(jettonHot))
+		hotMinted, err = d.net.Mint(fctx, d.jetton, d.hot, big.NewInt(jettonHot))
 	}
 	cancel()
 	if err != nil {
@@ -505,6 +507,9 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	if err := d.proc.waitReady(ctx, 60*time.Second); err != nil {
 		return nil, err
 	}
+	// The funding above, booked once the processor has made its tables.
+	d.bookFunding(ctx, fundingRef(hotFunded.Hash), "TON", big.NewInt(hotFunding))
+	d.bookFunding(ctx, fundingRef(hotMinted.Hash), jettonSymbol, big.NewInt(jettonHot))
 	d.res.SetupTime = time.Since(start)
 	d.logf("setup done in %s; traffic for %s (faults: %v, seed %d)", d.res.SetupTime.Round(time.Millisecond), opts.Duration, opts.Faults, opts.Seed)
 
@@ -561,8 +566,12 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		d.note("not everything settled within the drain timeout %s; the checks below say what", opts.DrainTimeout)
 	}
 	d.logf("checking invariants")
+	checkStart := time.Now()
 	if err := d.check(ctx); err != nil {
 		return d.res, fmt.Errorf("invariant checks could not run: %w", err)
+	}
+	if err := d.checkLedger(ctx, checkStart); err != nil {
+		return d.res, fmt.Errorf("ledger checks could not run: %w", err)
 	}
 	starts, kills, unplanned := d.proc.stats()
 	d.res.ProcessorStarts, d.res.Kills = starts, kills

@@ -95,6 +95,8 @@ func TestSoakShort(t *testing.T) {
 		{res.RabbitEventsSeen, "events in the RabbitMQ queue"},
 		{res.RabbitConnsCut, "RabbitMQ connections cut by an outage"},
 		{res.RabbitRetried, "RabbitMQ deliveries retried"},
+		{res.LedgerCurrencies, "ledger currencies balanced"},
+		{res.LedgerWalletsReconciled, "wallets reconciled with the chain"},
 	} {
 		if c.n == 0 {
 			t.Errorf("no %s: the run proves nothing", c.what)
