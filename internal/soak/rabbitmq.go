@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ton-custody/processor/internal/tcpproxy"
 )
 
 // The RabbitMQ sink of the soak: the processor publishes every outbox event
@@ -101,7 +102,7 @@ func (r *rabbitRun) processorURL() string {
 	if err != nil {
 		return ""
 	}
-	u.Host = r.proxy.addr
+	u.Host = r.proxy.Addr()
 	return u.String()
 }
 
@@ -179,30 +180,26 @@ func (r *rabbitRun) close() {
 	_ = r.conn.Close()
 }
 
-// tcpProxy stands between the processor and the broker. An outage closes
-// every proxied connection and stops listening (connections are refused,
-// as by a broker that is down), until it ends and the proxy listens on the
-// same address again.
+// tcpProxy stands between the processor and the broker (a tcpproxy.Proxy
+// whose outages end by themselves). An outage closes every proxied
+// connection and stops listening (connections are refused, as by a broker
+// that is down), until it ends and the proxy listens on the same address
+// again.
 type tcpProxy struct {
-	target, addr string
+	*tcpproxy.Proxy
 
 	mu        sync.Mutex
-	ln        net.Listener      // nil while down
-	conns     map[net.Conn]bool // true: the processor's side
 	downUntil time.Time
 	timer     *time.Timer
-	cut       int // live connections closed by outages
 	closed    bool
 }
 
 func newTCPProxy(target string) (*tcpProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := tcpproxy.New(target)
 	if err != nil {
 		return nil, fmt.Errorf("RabbitMQ proxy: %w", err)
 	}
-	p := &tcpProxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	return p, nil
+	return &tcpProxy{Proxy: p}, nil
 }
 
 // outage takes the broker away for d (longer if an outage already runs
@@ -220,21 +217,11 @@ func (p *tcpProxy) outage(d time.Duration) {
 		}
 		p.timer = time.AfterFunc(d, p.up)
 	}
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for c, processor := range p.conns {
-		_ = c.Close()
-		if processor {
-			p.cut++
-		}
-	}
-	clear(p.conns)
+	p.Cut()
 }
 
-// up ends an outage now: the proxy listens on its address again (retrying
-// briefly while the port is in TIME_WAIT or taken).
+// up ends an outage now: the proxy listens on its address again. If it
+// cannot, the processor's sends keep failing and the check says so.
 func (p *tcpProxy) up() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -243,98 +230,20 @@ func (p *tcpProxy) up() {
 		p.timer.Stop()
 		p.timer = nil
 	}
-	if p.ln != nil || p.closed {
-		return
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		ln, err := net.Listen("tcp", p.addr)
-		if err == nil {
-			p.ln = ln
-			go p.accept(ln)
-			return
-		}
-		if time.Now().After(deadline) {
-			return // the processor's sends keep failing: the check says so
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !p.closed {
+		_ = p.Restore()
 	}
 }
 
-func (p *tcpProxy) cuts() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cut
-}
+// cuts is how many of the processor's connections outages closed.
+func (p *tcpProxy) cuts() int { return p.Cuts() }
 
 func (p *tcpProxy) close() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.closed = true
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	clear(p.conns)
-	p.mu.Unlock()
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go p.accept(ln)
-}
-
-func (p *tcpProxy) accept(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.pipe(c, ln)
-	}
-}
-
-// track registers c unless the listener it came through was cut meanwhile.
-func (p *tcpProxy) track(c net.Conn, ln net.Listener, processor bool) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != ln {
-		return false
-	}
-	p.conns[c] = processor
-	return true
-}
-
-func (p *tcpProxy) pipe(client net.Conn, ln net.Listener) {
-	if !p.track(client, ln, true) {
-		_ = client.Close()
-		return
-	}
-	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil || !p.track(server, ln, false) {
-		if server != nil {
-			_ = server.Close()
-		}
-		_ = client.Close()
-		return
-	}
-	var wg sync.WaitGroup
-	for _, pair := range [][2]net.Conn{{server, client}, {client, server}} {
-		wg.Go(func() {
-			_, _ = io.Copy(pair[0], pair[1])
-			_ = pair[0].Close()
-			_ = pair[1].Close()
-		})
-	}
-	wg.Wait()
-	p.mu.Lock()
-	delete(p.conns, client)
-	delete(p.conns, server)
-	p.mu.Unlock()
+	p.Close()
 }
