@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,40 +14,16 @@ import (
 	"testing"
 	"time"
 
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/ton-custody/processor/internal/config"
+	"github.com/ton-custody/processor/internal/console/browsertest"
 	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/operators"
 	"github.com/ton-custody/processor/internal/store/storetest"
 	"github.com/ton-custody/processor/internal/tonaddr"
 )
-
-// chromium finds Debian's chromium (CHROMIUM overrides). Without it the
-// browser test fails under CI=true (make test and .ci/run install it with
-// scripts/ensure-chromium.sh) and is skipped, saying so, elsewhere.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	msg := "browser test needs Debian's chromium (apt-get install -y chromium, or scripts/ensure-chromium.sh; CHROMIUM=path overrides)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // screenshot keeps png as a test artefact (go test -artifacts) and, with
 // UPDATE_CONSOLE_SCREENSHOTS=1, as docs/<name> (the README's pictures).
@@ -124,7 +99,7 @@ func (h *hookReceiver) first(prefix string) string {
 // receiver then gets again.
 func TestBrowserConsoleOnTonsim(t *testing.T) {
 	t.Parallel()
-	bin := chromium(t)
+	bin := browsertest.Path(t)
 	n, j := newNetwork(t)
 	hooks := newHookReceiver(t)
 	env := baseEnv(t, n, j, storetest.NewDBURL(t))
@@ -165,27 +140,7 @@ func TestBrowserConsoleOnTonsim(t *testing.T) {
 		t.Fatalf("7 TON: %v, want awaiting_approval", st["status"])
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1400, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancelTimeout()
-	dialogs := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
-	go func() {
-		for _, err := range dialogs {
-			if err != nil {
-				return
-			}
-			if _, err := chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true}); err != nil {
-				return
-			}
-		}
-	}()
+	ctx := browsertest.Tab(t, bin, 4*time.Minute)
 
 	base := p.url + "/console"
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {

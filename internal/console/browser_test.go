@@ -5,38 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath finds Debian's chromium (CHROMIUM overrides). Without it
-// the browser test fails under CI=true (make test and .ci/run install it:
-// scripts/ensure-chromium.sh) and is skipped, saying so, elsewhere.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	msg := "browser test needs Debian's chromium (apt-get install -y chromium, or scripts/ensure-chromium.sh; CHROMIUM=path overrides)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+	"github.com/ton-custody/processor/internal/console/browsertest"
+)
 
 // A person's session in a real browser: log in with TOTP, see the
 // dashboard, find a withdrawal, cancel one with a reason, approve one as a
@@ -44,7 +21,7 @@ func chromiumPath(t *testing.T) string {
 // audit entries.
 func TestBrowserLoginSearchCancelApproveAudit(t *testing.T) {
 	t.Parallel()
-	bin := chromiumPath(t)
+	bin := browsertest.Path(t)
 	e := newEnv(t, envOpts{approvals: 2, insecure: true})
 	cancelID := e.withdrawal("erin", "refund-17", "1250000000", "pending")
 	bigID := e.withdrawal("frank", "payout-big", "750000000000", "awaiting_approval")
@@ -56,18 +33,8 @@ func TestBrowserLoginSearchCancelApproveAudit(t *testing.T) {
 		e.withdrawal(fmt.Sprintf("user-%d", i), fmt.Sprintf("bulk-%d", i), "100000000", "pending")
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1400, 1000), chromedp.Env("TZ=Asia/Tokyo"))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelTimeout()
-	// Answer confirm() dialogs with OK.
-	acceptDialogs(ctx)
+	// Times in the operator's zone: the browser's, not the server's.
+	ctx := browsertest.Tab(t, bin, 2*time.Minute, "TZ=Asia/Tokyo")
 
 	base := e.srv.URL + "/console"
 	login := func(name string) {
