@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -100,16 +101,19 @@ func (ix *Index) Refresh(ctx context.Context) error {
 		return fmt.Errorf("blockscanner: load deposit wallets: %w", err)
 	}
 	rows.Close()
-	// The previous processor's hot wallet, when a takeover imported its
-	// deposits (fromPreviousHot).
+	// The previous processor's hot wallet, when this refresh loaded
+	// deposits a takeover imported (fromPreviousHot); Refresh runs every
+	// step, and usually loads nothing.
 	var previousHot *[32]byte
-	var prev []byte
-	switch err := ix.db.QueryRow(ctx, `SELECT hot_address FROM bicycle_takeover`).Scan(&prev); {
-	case err == nil:
-		previousHot = new([32]byte)
-		copy(previousHot[:], prev)
-	case !errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("blockscanner: the previous processor's hot wallet: %w", err)
+	if slices.ContainsFunc(loaded, func(r row) bool { return r.w.CreditedBeforeLT != 0 }) {
+		var prev []byte
+		switch err := ix.db.QueryRow(ctx, `SELECT hot_address FROM bicycle_takeover`).Scan(&prev); {
+		case err == nil:
+			previousHot = new([32]byte)
+			copy(previousHot[:], prev)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("blockscanner: the previous processor's hot wallet: %w", err)
+		}
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
