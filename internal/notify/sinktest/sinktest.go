@@ -356,7 +356,9 @@ func givenUpAfterRetryPeriod(t *testing.T, tg Target) {
 	pool := storetest.NewDB(t)
 	rec := &recorder{Sink: tg.Sink}
 	opts := baseOptions()
-	opts.RetryPeriod = 400 * time.Millisecond
+	// Long enough for a second attempt on a loaded machine (a first
+	// RabbitMQ connect alone has taken 500 ms there).
+	opts.RetryPeriod = 2 * time.Second
 	reg := prometheus.NewRegistry()
 	tg.Down()
 	startWith(t, pool, rec, opts, reg)
