@@ -8,6 +8,8 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 	tonutils "github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/ton-custody/processor/internal/boc"
 )
 
 // SendExternalBOC submits a serialised external message exactly as given.
@@ -15,12 +17,12 @@ import (
 // send and re-sends those same bytes until the batch settles; this is the
 // call for that. A nil error means a liteserver accepted the message into
 // its queue, not that it executed: the scanner confirms execution.
-func (c *Client) SendExternalBOC(ctx context.Context, boc []byte) error {
-	if _, err := cell.FromBOC(boc); err != nil {
+func (c *Client) SendExternalBOC(ctx context.Context, msg []byte) error {
+	if _, err := boc.Parse(msg); err != nil {
 		return fmt.Errorf("ton: send external message: not a valid BoC: %w", err)
 	}
 	var resp tl.Serializable
-	if err := c.lite.QueryLiteserver(ctx, tonutils.SendMessage{Body: boc}, &resp); err != nil {
+	if err := c.lite.QueryLiteserver(ctx, tonutils.SendMessage{Body: msg}, &resp); err != nil {
 		return fmt.Errorf("ton: send external message: %w", err)
 	}
 	switch t := resp.(type) {

@@ -21,6 +21,8 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/ton-custody/processor/internal/boc"
 )
 
 // Executor runs contract code. Implementations must be safe for concurrent use.
@@ -867,13 +869,13 @@ func (c *Chain) SendExternal(ctx context.Context, boc []byte) error {
 // block is at (nil = the chain's newest): a lagging node checks the message
 // against its stale copy of the account and forwards it all the same, and
 // the block that includes it runs it against the current state.
-func (c *Chain) SendExternalAt(ctx context.Context, boc []byte, at *ton.BlockIDExt) error {
+func (c *Chain) SendExternalAt(ctx context.Context, msgBOC []byte, at *ton.BlockIDExt) error {
 	// The validator's checks, in its order: BoC size before parsing, then
 	// the root's depth (validator/impl/external-message.cpp).
-	if len(boc) > int(c.limits.MaxExtMsgSize) {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrExtMsgTooLarge, len(boc), c.limits.MaxExtMsgSize)
+	if len(msgBOC) > int(c.limits.MaxExtMsgSize) {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrExtMsgTooLarge, len(msgBOC), c.limits.MaxExtMsgSize)
 	}
-	msgCell, err := cell.FromBOC(boc)
+	msgCell, err := boc.Parse(msgBOC)
 	if err != nil {
 		return fmt.Errorf("bad message boc: %w", err)
 	}

@@ -140,8 +140,15 @@ func blockErr(err error) ton.LSError {
 }
 
 // Handle answers one query. A query prefixed by waitMasterchainSeqno (as
-// tonutils-go's WaitForBlock sends it) first waits for that block.
-func (h *Handler) Handle(ctx context.Context, q tl.Serializable) tl.Serializable {
+// tonutils-go's WaitForBlock sends it) first waits for that block. Like a
+// real liteserver, a query the code cannot handle gets an error answer: a
+// panic while answering one client's query must not bring the network down.
+func (h *Handler) Handle(ctx context.Context, q tl.Serializable) (answer tl.Serializable) {
+	defer func() {
+		if p := recover(); p != nil {
+			answer = lsErr(codeError, "internal error answering %T: %v", q, p)
+		}
+	}()
 	if list, ok := q.([]tl.Serializable); ok {
 		if len(list) == 0 {
 			return lsErr(codeError, "empty query")

@@ -372,3 +372,35 @@ func BenchmarkBaselineRawTransactionsPage(b *testing.B) {
 		}
 	}
 }
+
+// TestMalformedMessagesGetLSError: a real liteserver answers an error to a
+// sendMessage whose BoC is malformed; it neither crashes nor allocates by
+// a count the bytes do not hold. tonutils-go's BoC parser panics on no
+// roots and on truncated headers and allocates by declared counts, so any
+// client could bring the whole local network down with a few bytes.
+func TestMalformedMessagesGetLSError(t *testing.T) {
+	e := newEnv(t)
+	magic := []byte{0xb5, 0xee, 0x9c, 0x72}
+	cases := map[string][]byte{
+		"no roots":              append(append([]byte{}, magic...), 0x01, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x00),
+		"roots beyond the data": append(append([]byte{}, magic...), 0x04, 0x01, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x02),
+		"truncated header":      append(append([]byte{}, magic...), 0x04, 0x08, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00),
+		"not a boc":             []byte("hello, liteserver"),
+	}
+	for name, boc := range cases {
+		for api, c := range e.apis {
+			var resp any
+			err := c.Client().QueryLiteserver(context.Background(), ton.SendMessage{Body: boc}, &resp)
+			if err != nil {
+				t.Fatalf("%s over %s: %v", name, api, err)
+			}
+			if lerr, ok := resp.(ton.LSError); !ok || lerr.Code == 0 {
+				t.Fatalf("%s over %s: want LSError, got %#v", name, api, resp)
+			}
+		}
+	}
+	// Still serving.
+	if _, err := e.apis["adnl"].GetMasterchainInfo(context.Background()); err != nil {
+		t.Fatalf("after malformed messages: %v", err)
+	}
+}
