@@ -1,7 +1,6 @@
 package withdrawals
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -27,20 +26,6 @@ func newReturnedCounter() prometheus.Counter {
 // Collectors are the outcome hook's metrics, for the caller's registry.
 func (o *Outcomes) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{o.returned, o.hotRefused}
-}
-
-// takeEmitted finds the emitted message that is the action am (same
-// destination, value, bounce flag and body) and marks it used; nil if the
-// transaction did not send it.
-func takeEmitted(outs []*emitted, am *tlb.InternalMessage) *emitted {
-	for _, e := range outs {
-		if !e.used && e.msg.DstAddr.Equals(am.DstAddr) && e.msg.Amount.Nano().Cmp(am.Amount.Nano()) == 0 &&
-			e.msg.Bounce == am.Bounce && bytes.Equal(bodyHash(e.msg.Body), bodyHash(am.Body)) {
-			e.used = true
-			return e
-		}
-	}
-	return nil
 }
 
 // packLeaves returns the messages a packed list holds, the nested lists'

@@ -105,16 +105,16 @@ func (o *Outcomes) gasReturn(im *tlb.InternalMessage) bool {
 // it: a TON payment goes to transit (settled at the destination), a cold
 // transfer to the cold wallet, TON attached to a jetton transfer and gas
 // top-ups to fees.
-func (o *Outcomes) ledgerItemSent(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed, kind string, id int64, msg *tlb.InternalMessage) error {
+func (o *Outcomes) ledgerItemSent(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed, it unsentItem, msg *tlb.InternalMessage) error {
 	v := msg.Amount.Nano()
+	kind, id := it.kind, *firstID(it.withdrawalID, it.sweepID, it.serviceID, it.coldID)
 	var p *ledger.Posting
 	switch kind {
 	case "withdrawal":
-		var cur string
-		if err := tx.QueryRow(ctx, `SELECT currency FROM withdrawals WHERE id = $1`, id).Scan(&cur); err != nil {
-			return fmt.Errorf("ledger: withdrawal %d: %w", id, err)
+		if it.currency == nil {
+			return fmt.Errorf("ledger: withdrawal %d: no currency", id)
 		}
-		if cur == "TON" {
+		if *it.currency == "TON" {
 			p = ledgerAt(ob, fmt.Sprintf("withdrawal:%d:sent", id), "withdrawal_sent", ledger.Move("TON", v, ledger.Hot, ledger.Transit))
 		} else {
 			p = ledgerAt(ob, fmt.Sprintf("withdrawal:%d:gas", id), "jetton_gas", ledger.Move("TON", v, ledger.Hot, ledger.Fees))
@@ -156,7 +156,16 @@ func (o *Outcomes) ledgerPaid(ctx context.Context, tx pgx.Tx, ob blockscanner.Ob
 	if err := tx.QueryRow(ctx, `SELECT user_id, currency, amount::text FROM withdrawals WHERE id = $1`, wid).Scan(&user, &cur, &amount); err != nil {
 		return fmt.Errorf("ledger: withdrawal %d: %w", wid, err)
 	}
-	a, _ := new(big.Int).SetString(amount, 10)
+	return o.ledgerPaidAs(ctx, tx, ob, wid, user, cur, amount, arrived)
+}
+
+// ledgerPaidAs is ledgerPaid for a withdrawal of user's amount (base
+// units, decimal) in currency, already read.
+func (o *Outcomes) ledgerPaidAs(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed, wid int64, user, cur, amount string, arrived *big.Int) error {
+	a, ok := new(big.Int).SetString(amount, 10)
+	if !ok {
+		return fmt.Errorf("ledger: withdrawal %d: amount %q", wid, amount)
+	}
 	if arrived == nil {
 		arrived = a
 	}

@@ -130,7 +130,23 @@ func (o *Outcomes) Watch(ctx context.Context) (map[[32]byte]blockscanner.Watched
 // Observe implements blockscanner.Hook.
 func (o *Outcomes) Observe(ctx context.Context, tx pgx.Tx, obs []blockscanner.Observed) error {
 	var events []notify.Event
-	for _, ob := range obs {
+	for i := 0; i < len(obs); i++ {
+		ob := obs[i]
+		if ob.W.Kind == blockscanner.KindDestination {
+			// A run of destinations' transactions (a batch's payments
+			// arriving) settles in a few statements.
+			j := i + 1
+			for j < len(obs) && obs[j].W.Kind == blockscanner.KindDestination {
+				j++
+			}
+			evs, err := o.destinationRun(ctx, tx, obs[i:j])
+			if err != nil {
+				return err
+			}
+			events = append(events, evs...)
+			i = j - 1
+			continue
+		}
 		var err error
 		var evs []notify.Event
 		switch ob.W.Kind {
@@ -145,8 +161,6 @@ func (o *Outcomes) Observe(ctx context.Context, tx pgx.Tx, obs []blockscanner.Ob
 			evs, err = o.depositTx(ctx, tx, ob)
 		case blockscanner.KindJettonWallet:
 			evs, err = o.depositJettonWalletTx(ctx, tx, ob)
-		case blockscanner.KindDestination:
-			evs, err = o.destinationTx(ctx, tx, ob)
 		case blockscanner.KindHotJetton:
 			evs, err = o.jettonTx(ctx, tx, ob)
 		}
@@ -281,104 +295,175 @@ type emitted struct {
 	used bool
 }
 
+// unsentItem is a batch item not yet sent, as matchActions reads them.
+type unsentItem struct {
+	msgIndex                                 int32
+	kind                                     string
+	withdrawalID, sweepID, serviceID, coldID *int64
+	currency                                 *string // the withdrawal's
+}
+
+// emittedKey is what pairs an action with the message the wallet emitted
+// for it: destination, value, bounce flag and body.
+func emittedKey(m *tlb.InternalMessage) string {
+	var k []byte
+	if m.DstAddr != nil {
+		k = append(k, byte(m.DstAddr.Type()), byte(m.DstAddr.Workchain()))
+		k = append(k, m.DstAddr.Data()...)
+	}
+	k = append(k, '/')
+	k = append(k, m.Amount.Nano().String()...)
+	if m.Bounce {
+		k = append(k, '/', 'b')
+	}
+	k = append(k, '/')
+	return string(append(k, bodyHash(m.Body)...))
+}
+
 // matchActions pairs the batch messages a transaction was asked to send
 // with the messages it emitted. A withdrawal whose message was not emitted
-// was skipped by the wallet: failed.
+// was skipped by the wallet: failed. A batch of a thousand withdrawals
+// settles here, so the batch's items are read in one query and the sent
+// ones written back in two, not a few round trips per item.
 func (o *Outcomes) matchActions(ctx context.Context, tx pgx.Tx, batchID int64, actions []*cell.Cell, ob blockscanner.Observed) error {
-	var outs []*emitted
+	outs := map[string][]*emitted{}
 	for _, c := range ob.OutMsgs {
 		var m tlb.Message
 		if err := tlb.LoadFromCell(&m, c.BeginParse()); err == nil && m.MsgType == tlb.MsgTypeInternal {
-			outs = append(outs, &emitted{cell: c, msg: m.AsInternal()})
+			e := &emitted{cell: c, msg: m.AsInternal()}
+			outs[emittedKey(e.msg)] = append(outs[emittedKey(e.msg)], e)
 		}
+	}
+	// Unsent items by message hash, first msg_index first: of identical
+	// messages the first items are taken (returnUnsent takes the last).
+	items := map[string][]unsentItem{}
+	rows, err := tx.Query(ctx, `SELECT i.msg_hash, i.msg_index, i.kind, i.withdrawal_id, i.sweep_id, i.service_withdrawal_id, i.cold_transfer_id, w.currency
+		FROM hot_batch_items i LEFT JOIN withdrawals w ON w.id = i.withdrawal_id
+		WHERE i.batch_id = $1 AND i.sent_tx_hash IS NULL ORDER BY i.msg_index`, batchID)
+	if err != nil {
+		return fmt.Errorf("read batch %d items: %w", batchID, err)
+	}
+	for rows.Next() {
+		var h []byte
+		var it unsentItem
+		if err := rows.Scan(&h, &it.msgIndex, &it.kind, &it.withdrawalID, &it.sweepID, &it.serviceID, &it.coldID, &it.currency); err != nil {
+			rows.Close()
+			return fmt.Errorf("read batch %d items: %w", batchID, err)
+		}
+		items[string(h)] = append(items[string(h)], it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read batch %d items: %w", batchID, err)
+	}
+	// Sent items, written together (before anything else reads them).
+	var sentIdx []int32
+	var sentHashes [][]byte
+	var sentWids []int64
+	flush := func() error {
+		if len(sentIdx) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE hot_batch_items i SET sent_tx_hash = $2, sent_msg_hash = s.h
+				FROM unnest($3::integer[], $4::bytea[]) AS s(idx, h) WHERE i.batch_id = $1 AND i.msg_index = s.idx`,
+				batchID, ob.Tx.Hash, sentIdx, sentHashes); err != nil {
+				return fmt.Errorf("batch %d items sent: %w", batchID, err)
+			}
+		}
+		if len(sentWids) > 0 {
+			// The fee is this transaction's: a TON payment settles later, in
+			// the destination's transaction, where it is no longer known.
+			if _, err := tx.Exec(ctx, `UPDATE withdrawals SET tx_hash = $2, network_fee = $3::numeric WHERE id = ANY($1) AND state = 'processing'`,
+				sentWids, ob.Tx.Hash, txFee(ob.Tx)); err != nil {
+				return fmt.Errorf("withdrawals of batch %d sent: %w", batchID, err)
+			}
+		}
+		sentIdx, sentHashes, sentWids = sentIdx[:0], sentHashes[:0], sentWids[:0]
+		return nil
 	}
 	for _, a := range actions {
 		var am tlb.InternalMessage
 		if err := tlb.LoadFromCell(&am, a.BeginParse()); err != nil {
 			continue
 		}
+		key := emittedKey(&am)
 		if am.DstAddr != nil && am.DstAddr.Equals(o.hot) {
 			// The next packed list: its own transaction settles what it
 			// holds, if this one sent it. If not, nothing of it can go out
 			// any more: its items are returned.
-			if takeEmitted(outs, &am) == nil {
+			if takeEmitted(outs[key]) == nil {
+				if err := flush(); err != nil {
+					return err
+				}
 				if err := o.returnUnsent(ctx, tx, batchID, am.Body, ob); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		var msgIndex int32
-		var kind string
-		var widp, sweepID, serviceID, coldID *int64
-		err := tx.QueryRow(ctx, `SELECT msg_index, kind, withdrawal_id, sweep_id, service_withdrawal_id, cold_transfer_id FROM hot_batch_items
-			WHERE batch_id = $1 AND msg_hash = $2 AND sent_tx_hash IS NULL ORDER BY msg_index LIMIT 1`,
-			batchID, a.Hash()).Scan(&msgIndex, &kind, &widp, &sweepID, &serviceID, &coldID)
-		if errors.Is(err, pgx.ErrNoRows) {
+		queue := items[string(a.Hash())]
+		if len(queue) == 0 {
 			continue // already matched (a redone scanner batch)
 		}
-		if err != nil {
-			return fmt.Errorf("find batch item: %w", err)
-		}
-		var sent *emitted
-		for _, e := range outs {
-			if !e.used && e.msg.DstAddr.Equals(am.DstAddr) && e.msg.Amount.Nano().Cmp(am.Amount.Nano()) == 0 &&
-				e.msg.Bounce == am.Bounce && bytes.Equal(bodyHash(e.msg.Body), bodyHash(am.Body)) {
-				sent = e
-				break
-			}
-		}
+		it := queue[0]
+		items[string(a.Hash())] = queue[1:]
+		sent := takeEmitted(outs[key])
 		if sent == nil {
+			if err := flush(); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `UPDATE hot_batch_items SET sent_tx_hash = $3 WHERE batch_id = $1 AND msg_index = $2`,
-				batchID, msgIndex, ob.Tx.Hash); err != nil {
+				batchID, it.msgIndex, ob.Tx.Hash); err != nil {
 				return err
 			}
 			const skipped = "the hot wallet skipped the transfer (insufficient balance or an invalid message)"
-			switch kind {
+			switch it.kind {
 			case "withdrawal":
-				err = o.fail(ctx, tx, *widp, skipped)
+				err = o.fail(ctx, tx, *it.withdrawalID, skipped)
 			case "sweep_topup":
 				// The top-up item stays live (its batch executed): this
 				// sweep is over; a new one is decided while funds remain.
 				_, err = tx.Exec(ctx, `UPDATE sweeps SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'topping_up'`,
-					*sweepID, "gas top-up: "+skipped)
+					*it.sweepID, "gas top-up: "+skipped)
 			case "service":
-				err = failService(ctx, tx, o.ev, *serviceID, "gas top-up: "+skipped)
+				err = failService(ctx, tx, o.ev, *it.serviceID, "gas top-up: "+skipped)
 			case "cold":
 				_, err = tx.Exec(ctx, `UPDATE cold_transfers SET state = 'failed', fail_reason = $2 WHERE id = $1 AND state = 'processing'`,
-					*coldID, skipped)
+					*it.coldID, skipped)
 			}
 			if err != nil {
 				return err
 			}
 			continue
 		}
-		sent.used = true
-		if _, err := tx.Exec(ctx, `UPDATE hot_batch_items SET sent_tx_hash = $3, sent_msg_hash = $4 WHERE batch_id = $1 AND msg_index = $2`,
-			batchID, msgIndex, ob.Tx.Hash, sent.cell.Hash()); err != nil {
+		sentIdx, sentHashes = append(sentIdx, it.msgIndex), append(sentHashes, sent.cell.Hash())
+		if err := o.ledgerItemSent(ctx, tx, ob, it, sent.msg); err != nil {
 			return err
 		}
-		if err := o.ledgerItemSent(ctx, tx, ob, kind, *firstID(widp, sweepID, serviceID, coldID), sent.msg); err != nil {
-			return err
-		}
-		if kind == "cold" {
-			if _, err := tx.Exec(ctx, `UPDATE cold_transfers SET state = 'processed', tx_hash = $2 WHERE id = $1 AND state = 'processing'`,
-				*coldID, ob.Tx.Hash); err != nil {
+		switch it.kind {
+		case "cold":
+			if err := flush(); err != nil {
 				return err
 			}
-			continue
+			if _, err := tx.Exec(ctx, `UPDATE cold_transfers SET state = 'processed', tx_hash = $2 WHERE id = $1 AND state = 'processing'`,
+				*it.coldID, ob.Tx.Hash); err != nil {
+				return err
+			}
+		case "withdrawal":
+			sentWids = append(sentWids, *it.withdrawalID)
+			o.log.Debug("withdrawal message sent by the hot wallet", "withdrawal_id", *it.withdrawalID, "batch_id", batchID, "tx_hash", hex.EncodeToString(ob.Tx.Hash))
 		}
-		if kind != "withdrawal" {
-			continue // gas for a deposit wallet: the worker waits for it there
+		// Other kinds are gas for a deposit wallet: the worker waits for it there.
+	}
+	return flush()
+}
+
+// takeEmitted marks and returns the first unused emitted message of
+// candidates (all of one emittedKey), or nil.
+func takeEmitted(candidates []*emitted) *emitted {
+	for _, e := range candidates {
+		if !e.used {
+			e.used = true
+			return e
 		}
-		wid := *widp
-		// The fee is this transaction's: a TON payment settles later, in
-		// the destination's transaction, where it is no longer known.
-		if _, err := tx.Exec(ctx, `UPDATE withdrawals SET tx_hash = $2, network_fee = $3::numeric WHERE id = $1 AND state = 'processing'`,
-			wid, ob.Tx.Hash, txFee(ob.Tx)); err != nil {
-			return fmt.Errorf("withdrawal %d sent: %w", wid, err)
-		}
-		o.log.Debug("withdrawal message sent by the hot wallet", "withdrawal_id", wid, "batch_id", batchID, "tx_hash", hex.EncodeToString(ob.Tx.Hash))
 	}
 	return nil
 }
@@ -390,37 +475,120 @@ func bodyHash(c *cell.Cell) []byte {
 	return c.Hash()
 }
 
-// destinationTx settles a TON payment by the destination's transaction.
-func (o *Outcomes) destinationTx(ctx context.Context, tx pgx.Tx, ob blockscanner.Observed) ([]notify.Event, error) {
-	if ob.InMsgHash == nil {
+// destinationRun settles TON payments by their destinations'
+// transactions, run being consecutive observations of destinations: the
+// payments are found in one query and the paid ones settled in one
+// statement. A transaction that is not one of our TON payments may be a
+// jetton payment's or a jetton service withdrawal's (or another sender's
+// payment to this account).
+func (o *Outcomes) destinationRun(ctx context.Context, tx pgx.Tx, run []blockscanner.Observed) ([]notify.Event, error) {
+	var hashes [][]byte
+	for _, ob := range run {
+		if ob.InMsgHash != nil {
+			hashes = append(hashes, ob.InMsgHash)
+		}
+	}
+	if len(hashes) == 0 {
 		return nil, nil
 	}
-	var wid int64
-	err := tx.QueryRow(ctx, `SELECT withdrawal_id FROM hot_batch_items WHERE sent_msg_hash = $1 AND kind = 'withdrawal'`,
-		ob.InMsgHash).Scan(&wid)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if evs, ours, err := o.jettonArrivalTx(ctx, tx, ob); ours || err != nil {
-			return evs, err
-		}
-		return o.serviceJettonTx(ctx, tx, ob) // or another sender's payment to this account
-	}
+	payment := map[string]int64{}
+	rows, err := tx.Query(ctx, `SELECT sent_msg_hash, withdrawal_id FROM hot_batch_items WHERE sent_msg_hash = ANY($1) AND kind = 'withdrawal'`, hashes)
 	if err != nil {
-		return nil, fmt.Errorf("find payment: %w", err)
+		return nil, fmt.Errorf("find payments: %w", err)
 	}
-	d, ok := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary)
-	if ok && d.BouncePhase != nil {
-		evs, err := o.failEvent(ctx, tx, wid, reasonBounced)
-		if err == nil && len(evs) > 0 {
-			err = o.ledgerBounced(ctx, tx, ob, wid)
+	for rows.Next() {
+		var h []byte
+		var wid int64
+		if err := rows.Scan(&h, &wid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find payments: %w", err)
 		}
-		return evs, err
+		payment[string(h)] = wid
 	}
-	evs, err := o.processedEvent(ctx, tx, wid, nil, "")
-	if err == nil && len(evs) > 0 {
-		err = o.ledgerPaid(ctx, tx, ob, wid, ob.Tx.IO.In.AsInternal().Amount.Nano())
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find payments: %w", err)
 	}
-	return evs, err
+	perOb := make([][]notify.Event, len(run)) // events in the observations' order
+	paid := map[int64]int{}                   // withdrawal -> its observation
+	var paidIDs []int64
+	for i, ob := range run {
+		if ob.InMsgHash == nil {
+			continue
+		}
+		wid, ok := payment[string(ob.InMsgHash)]
+		var evs []notify.Event
+		var err error
+		switch d, _ := ob.Tx.Description.(tlb.TransactionDescriptionOrdinary); {
+		case !ok:
+			var ours bool
+			if evs, ours, err = o.jettonArrivalTx(ctx, tx, ob); !ours && err == nil {
+				evs, err = o.serviceJettonTx(ctx, tx, ob)
+			}
+		case d.BouncePhase != nil:
+			evs, err = o.failEvent(ctx, tx, wid, reasonBounced)
+			if err == nil && len(evs) > 0 {
+				err = o.ledgerBounced(ctx, tx, ob, wid)
+			}
+		default:
+			paid[wid] = i
+			paidIDs = append(paidIDs, wid)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("transaction %x: %w", ob.Tx.Hash, err)
+		}
+		perOb[i] = evs
+	}
+	if len(paidIDs) > 0 {
+		// Processed once sent (tx_hash, set with the hot wallet's
+		// transaction) and kept by the destination.
+		rows, err := tx.Query(ctx, `UPDATE withdrawals SET state = 'processed' WHERE id = ANY($1) AND state = 'processing' AND tx_hash IS NOT NULL
+			RETURNING id, `+withdrawalEventColumns, paidIDs)
+		if err != nil {
+			return nil, fmt.Errorf("settle %d withdrawals: %w", len(paidIDs), err)
+		}
+		type settled struct {
+			wid     int64
+			ev      WithdrawalEvent
+			batchID *int64
+		}
+		var done []settled
+		for rows.Next() {
+			var st settled
+			if st.ev, st.batchID, err = o.ev.scanWithdrawal(idRow{rows, &st.wid}); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("settle %d withdrawals: %w", len(paidIDs), err)
+			}
+			done = append(done, st)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("settle %d withdrawals: %w", len(paidIDs), err)
+		}
+		for _, st := range done {
+			ob := run[paid[st.wid]]
+			st.ev.ID, st.ev.Status = st.wid, string(StateProcessed)
+			o.log.Info("withdrawal processed", withdrawalAttrs(st.wid, st.batchID, st.ev)...)
+			perOb[paid[st.wid]] = []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:processed", st.wid), Payload: st.ev}}
+			if err := o.ledgerPaidAs(ctx, tx, ob, st.wid, st.ev.UserID, st.ev.Currency, st.ev.Amount, ob.Tx.IO.In.AsInternal().Amount.Nano()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var events []notify.Event
+	for _, evs := range perOb {
+		events = append(events, evs...)
+	}
+	return events, nil
 }
+
+// idRow scans a leading id column, then the columns its caller asks for.
+type idRow struct {
+	rows pgx.Rows
+	id   *int64
+}
+
+func (r idRow) Scan(dest ...any) error { return r.rows.Scan(append([]any{r.id}, dest...)...) }
 
 const reasonBounced = "bounced: the destination did not accept the payment and it returned to the hot wallet"
 

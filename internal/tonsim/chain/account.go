@@ -88,8 +88,12 @@ func ParseAccount(acc *cell.Cell) (AccountInfo, error) {
 // uninitAccount builds an uninit account holding balance, used for genesis
 // allocations: account$1 addr storage_stat(zero usage, no extra) storage(uninit).
 func uninitAccount(addr *address.Address, balance *big.Int, lastLT uint64, now uint32) *cell.Cell {
+	// storage_stat counts the account's storage as one cell: last_trans_lt,
+	// balance (a 4-bit length and its bytes), no extra currencies, uninit
+	// (what the emulator stores; TestNativeCreditMatchesEmulator).
+	bits := 64 + 4 + 8*uint64((balance.BitLen()+7)/8) + 1 + 2
 	return cell.BeginCell().MustStoreUInt(1, 1).MustStoreAddr(addr).
-		MustStoreVarUInt(0, 7).MustStoreVarUInt(0, 7).MustStoreUInt(0, 3).MustStoreUInt(uint64(now), 32).MustStoreBoolBit(false).
+		MustStoreVarUInt(1, 7).MustStoreVarUInt(bits, 7).MustStoreUInt(0, 3).MustStoreUInt(uint64(now), 32).MustStoreBoolBit(false).
 		MustStoreUInt(lastLT, 64).MustStoreBigCoins(balance).MustStoreDict(nil).MustStoreUInt(0, 2).EndCell()
 }
 

@@ -74,7 +74,8 @@ func bulkExecute(a *account, msgCell *cell.Cell, in *tlb.InternalMessage, p Exec
 //	  orig_status:AccountStatus end_status:AccountStatus=uninit
 //	  ^[ in_msg:(Maybe ^Message)=msgCell out_msgs:(HashmapE 15)=empty ]
 //	  total_fees:CurrencyCollection=0 state_update:^(HASH_UPDATE Account)
-//	  description:^(trans_ord$0000 credit_first:false storage_ph:nothing
+//	  description:^(trans_ord$0000 credit_first:true
+//	    storage_ph:(just storage_fees_collected:0 storage_fees_due:nothing status_change:acst_unchanged)
 //	    credit_ph:(just due_fees_collected:nothing credit:amount)
 //	    compute_ph:(tr_phase_compute_skipped$0 cskip_no_state$00)
 //	    action:nothing aborted:true bounce:nothing destroyed:false)
@@ -93,9 +94,10 @@ func bulkTxCell(acct []byte, lt uint64, prevHash []byte, prevLT uint64, now uint
 	}
 	io := cell.BeginCell().MustStoreMaybeRef(msgCell).MustStoreMaybeRef(nil).EndCell()
 	update := cell.BeginCell().MustStoreUInt(0x72, 8).MustStoreSlice(oldHash, 256).MustStoreSlice(newHash, 256).EndCell()
-	desc := cell.BeginCell().MustStoreUInt(0b0000, 4)   // trans_ord
-	desc.MustStoreBoolBit(false)                        // credit_first
-	desc.MustStoreBoolBit(false)                        // storage_ph: nothing
+	desc := cell.BeginCell().MustStoreUInt(0b0000, 4) // trans_ord
+	desc.MustStoreBoolBit(true)                       // credit_first: the message is not bounceable
+	// storage_ph: just (nothing collected, nothing due, status unchanged)
+	desc.MustStoreBoolBit(true).MustStoreBigCoins(new(big.Int)).MustStoreBoolBit(false).MustStoreUInt(0, 1)
 	desc.MustStoreBoolBit(true).MustStoreBoolBit(false) // credit_ph: just; due_fees_collected: nothing
 	desc.MustStoreBigCoins(credit.Nano()).MustStoreDict(nil)
 	desc.MustStoreUInt(0b0, 1).MustStoreUInt(0b00, 2) // compute_ph: skipped, cskip_no_state

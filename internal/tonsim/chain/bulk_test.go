@@ -35,6 +35,8 @@ func TestBulkTxCellMatchesTLB(t *testing.T) {
 				OrigStatus: orig, EndStatus: tlb.AccountStatusUninit, TotalFees: zeroCC(),
 				StateUpdate: tlb.HashUpdate{OldHash: oldHash, NewHash: newHash},
 				Description: tlb.TransactionDescriptionOrdinary{
+					CreditFirst:  true,
+					StoragePhase: &tlb.StoragePhase{StorageFeesCollected: tlb.ZeroCoins, StatusChange: tlb.AccStatusChange{Type: tlb.AccStatusChangeUnchanged}},
 					CreditPhase:  &tlb.CreditPhase{Credit: tlb.CurrencyCollection{Coins: in.Amount}},
 					ComputePhase: tlb.ComputePhase{Phase: tlb.ComputePhaseSkipped{Reason: tlb.ComputeSkipReason{Type: tlb.ComputeSkipReasonNoState}}},
 					Aborted:      true,

@@ -193,6 +193,7 @@ type Chain struct {
 	exec   Executor
 	log    *slog.Logger
 	limits SizeLimits // config param 43
+	gas    gasPrices  // config param 21
 
 	// mu guards the state below. A round (produce) holds it except while
 	// it emulates a transaction or builds its blocks from copies, so
@@ -296,11 +297,15 @@ func newEmpty(cfg Config, exec Executor) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	gas, err := gasPricesFromConfig(cfg.Blockchain)
+	if err != nil {
+		return nil, err
+	}
 	configAddr, err := configAddress(cfg.Blockchain)
 	if err != nil {
 		return nil, err
 	}
-	return &Chain{cfg: cfg, exec: exec, log: cfg.Logger, limits: limits, accounts: map[accKey]*account{},
+	return &Chain{cfg: cfg, exec: exec, log: cfg.Logger, limits: limits, gas: gas, accounts: map[accKey]*account{},
 		supply: new(big.Int), configAddr: configAddr,
 		byHash: map[[32]byte]*Block{}, byKey: map[blockKey]*Block{}, splits: map[ShardID]bool{}, merges: map[ShardID]bool{},
 		newMaster: make(chan struct{}), lt: 1_000_000, mcAccounts: cell.NewDict(256), dirty: map[accKey]*account{}}, nil
@@ -720,12 +725,20 @@ func (c *Chain) bindTxs(b *Block) {
 
 // runQueue executes queued messages in order, breadth first, until the queue
 // is empty or the round's budget is used; the rest waits for the next round.
+// As a collator takes external messages from the mempool when it starts a
+// block, messages that arrive while the round runs (queries and sends are
+// answered meanwhile) wait for the next round: a round that kept taking
+// them would grow with the traffic, and nothing of it would be visible
+// until it ended.
 func (c *Chain) runQueue(ctx context.Context, now uint32, seed []byte) (map[blockKey][]txInBlock, error) {
 	out := map[blockKey][]txInBlock{}
+	work := c.queue
+	c.queue = nil
+	defer func() { c.queue = append(work, c.queue...) }()
 	n := 0
-	for len(c.queue) > 0 && n < c.cfg.MaxTxPerBlock {
-		q := c.queue[0]
-		c.queue = c.queue[1:]
+	for len(work) > 0 && n < c.cfg.MaxTxPerBlock {
+		q := work[0]
+		work = work[1:]
 		tx, outs, err := c.apply(ctx, q, now, seed)
 		if err != nil {
 			// An external message can stop being acceptable between
@@ -748,7 +761,7 @@ func (c *Chain) runQueue(ctx context.Context, now uint32, seed []byte) (map[bloc
 		}
 		out[k] = append(out[k], tx)
 		for _, m := range outs {
-			c.queue = append(c.queue, queued{dst: m.dst, msg: m.msg, depth: q.depth + 1})
+			work = append(work, queued{dst: m.dst, msg: m.msg, depth: q.depth + 1})
 		}
 	}
 	for _, list := range out {
@@ -767,6 +780,29 @@ type routed struct {
 	msg *cell.Cell
 }
 
+// nativeCredit reports whether q is a message TON only credits: internal,
+// not bounceable, no state init, TON only, into an account that does not
+// exist, and enough value to buy gas (below it the compute phase is
+// skipped for want of gas, not of state). Such a transaction is built
+// natively, bit for bit what the emulator builds
+// (TestNativeCreditMatchesEmulator), at a fraction of the cost: a
+// withdrawal batch sends hundreds of them. in receives the message.
+func (c *Chain) nativeCredit(a *account, q queued, in **tlb.InternalMessage) bool {
+	if q.external || a.info.Exists || q.dst.Workchain() != 0 {
+		return false
+	}
+	var m tlb.Message
+	if err := tlb.LoadFromCell(&m, q.msg.BeginParse()); err != nil || m.MsgType != tlb.MsgTypeInternal {
+		return false
+	}
+	im := m.AsInternal()
+	if im.Bounce || im.StateInit != nil || (im.ExtraCurrencies != nil && !im.ExtraCurrencies.IsEmpty()) || !c.gas.buysGas(im.Amount.Nano()) {
+		return false
+	}
+	*in = im
+	return true
+}
+
 // apply executes one message and commits its effects to the current state.
 func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (txInBlock, []routed, error) {
 	dst, msg := q.dst, q.msg
@@ -778,8 +814,8 @@ func (c *Chain) apply(ctx context.Context, q queued, now uint32, seed []byte) (t
 	p := ExecParams{UTime: now, LT: c.lt, RandSeed: seed, Config: c.cfg.Blockchain, Libs: c.librariesCell()}
 	var res *ExecResult
 	var err error
-	if q.bulk != nil {
-		res, err = bulkExecute(a, msg, q.bulk, p)
+	if in := q.bulk; in != nil || c.nativeCredit(a, q, &in) {
+		res, err = bulkExecute(a, msg, in, p)
 	} else {
 		// Emulation is most of a round: let queries in meanwhile. Only
 		// rounds change accounts, and they run one at a time (prodMu).

@@ -90,3 +90,42 @@ func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
 		t.Fatalf("head %d after the round, want %d", got, before+1)
 	}
 }
+
+// A collator takes external messages from the mempool when it starts a
+// block; one that arrives while the block is made goes in a later block.
+// tonsim's round kept taking messages that arrived while it emulated, so
+// under a steady stream of sends one round (and its block) grew for as
+// long as the stream lasted and nothing was visible until it ended.
+func TestMessagesArrivingDuringARoundWaitForTheNext(t *testing.T) {
+	exec := &gateExec{entered: make(chan struct{}), release: make(chan struct{})}
+	c, err := New(Config{Blockchain: testConfig(t)}, exec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.SendExternal(ctx, extIn(t, paddedBody(10))); err != nil {
+		t.Fatal(err)
+	}
+	exec.armed.Store(true)
+	produced := make(chan error, 1)
+	go func() {
+		_, err := c.ProduceBlock(ctx)
+		produced <- err
+	}()
+	select {
+	case <-exec.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the round never emulated the queued message")
+	}
+	err = c.SendExternal(ctx, extIn(t, paddedBody(20)))
+	close(exec.release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	if n := c.QueueLen(); n != 1 {
+		t.Fatalf("%d messages wait after the round, want 1: the one sent during the round was taken into it", n)
+	}
+}

@@ -93,3 +93,60 @@ func SizeLimitsFromConfig(cfg *cell.Cell) (SizeLimits, error) {
 	}
 	return l, nil
 }
+
+// gasPrices are the basechain's gas prices (config param 21) that decide
+// whether a message buys any gas at all.
+type gasPrices struct {
+	known                       bool   // the config has param 21
+	flatLimit, flatPrice, price uint64 // price: nanotons per 2^16 gas
+}
+
+// gasPricesFromConfig reads config param 21 (gas_flat_pfx#d1
+// flat_gas_limit:uint64 flat_gas_price:uint64 other:GasLimitsPrices;
+// gas_prices#dd or gas_prices_ext#de gas_price:uint64 ...).
+func gasPricesFromConfig(cfg *cell.Cell) (gasPrices, error) {
+	v, err := cfg.AsDict(32).LoadValueByIntKey(big.NewInt(21))
+	if errors.Is(err, cell.ErrNoSuchKeyInDict) {
+		return gasPrices{}, nil
+	}
+	if err != nil {
+		return gasPrices{}, fmt.Errorf("config param 21: %w", err)
+	}
+	s, err := v.LoadRef()
+	if err != nil {
+		return gasPrices{}, fmt.Errorf("config param 21: %w", err)
+	}
+	p := gasPrices{known: true}
+	tag, err := s.LoadUInt(8)
+	if err == nil && tag == 0xd1 {
+		if p.flatLimit, err = s.LoadUInt(64); err == nil {
+			if p.flatPrice, err = s.LoadUInt(64); err == nil {
+				tag, err = s.LoadUInt(8)
+			}
+		}
+	}
+	if err == nil && tag != 0xdd && tag != 0xde {
+		err = fmt.Errorf("unknown gas prices constructor %#x", tag)
+	}
+	if err == nil {
+		p.price, err = s.LoadUInt(64)
+	}
+	if err != nil {
+		return gasPrices{}, fmt.Errorf("config param 21: %w", err)
+	}
+	return p, nil
+}
+
+// buysGas reports whether value (nanotons) buys any gas: gas_bought_for
+// in the node's transaction.cpp, zero below the flat price.
+func (p gasPrices) buysGas(value *big.Int) bool {
+	if !p.known {
+		return false
+	}
+	if value.Cmp(new(big.Int).SetUint64(p.flatPrice)) < 0 {
+		return false
+	}
+	rest := new(big.Int).Sub(value, new(big.Int).SetUint64(p.flatPrice))
+	bought := rest.Lsh(rest, 16).Quo(rest, new(big.Int).SetUint64(max(p.price, 1)))
+	return bought.Sign() > 0 || p.flatLimit > 0
+}
