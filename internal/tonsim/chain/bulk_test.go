@@ -70,3 +70,28 @@ func TestShardAccountCellMatchesTLB(t *testing.T) {
 		}
 	}
 }
+
+// The hand-built bulk message must be exactly what tlb.ToCell gives.
+func TestBulkMsgCellMatchesTLB(t *testing.T) {
+	long := cell.BeginCell().MustStoreUInt(0, 32).MustStoreStringSnake(string(bytes.Repeat([]byte("y"), 500))).EndCell()
+	fits := cell.BeginCell().MustStoreUInt(0, 32).MustStoreStringSnake("order 1234").EndCell()
+	full := cell.BeginCell().MustStoreSlice(bytes.Repeat([]byte{0xAA}, 127), 1016).EndCell() // does not fit beside the header
+	for i, body := range []*cell.Cell{emptyCell, fits, long, full} {
+		for _, amount := range []*big.Int{big.NewInt(1), big.NewInt(1_000_000_000), new(big.Int).Lsh(big.NewInt(1), 119)} {
+			h := bytes.Repeat([]byte{byte(i + 7)}, 32)
+			in := &tlb.InternalMessage{IHRDisabled: true, SrcAddr: BulkSource, DstAddr: address.NewAddress(0, 0, h),
+				Amount: tlb.FromNanoTON(amount), Body: body, CreatedLT: 123456 + uint64(i), CreatedAt: 1_700_000_000}
+			want, err := tlb.ToCell(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := bulkMsgCell(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Hash(), want.Hash()) {
+				t.Errorf("body %d, amount %v: hand-built message differs:\n%s\nwant\n%s", i, amount, got.Dump(), want.Dump())
+			}
+		}
+	}
+}
