@@ -209,8 +209,8 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 	if err := validate(&req); err != nil {
 		return 0, err
 	}
-	if err := r.refuseOwnAddress(ctx, req.Destination); err != nil {
-		return 0, err
+	if req.Destination.Equals(r.conf.HotWallet) {
+		return 0, apierr.BadRequest("destination is this processor's hot wallet")
 	}
 	if err := r.checkCeiling(ctx, req); err != nil {
 		// A retry of a request accepted earlier (when the supply was
@@ -229,19 +229,26 @@ func (r *Requests) Create(ctx context.Context, req Request) (int64, error) {
 		state = StateAwaitingApproval
 	}
 	if lim, ok := r.conf.Limits[req.Currency]; state == StateAwaitingApproval || ok && (lim.PerWithdrawal != nil || lim.PerDay != nil) {
+		if err := r.refuseOwnAddress(ctx, req.Destination); err != nil {
+			return 0, err
+		}
 		return r.createLimited(ctx, req, lim, djw, state)
 	}
 	hash := RequestHash(req)
 	var id int64
-	err = r.db.QueryRow(ctx, insertWithdrawal, insertArgs(req, hash, djw, state)...).Scan(&id)
+	err = r.db.QueryRow(ctx, insertWithdrawalUnlessOwn, insertArgs(req, hash, djw, state)...).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("withdrawals: insert request: %w", err)
 	}
-	// The key exists. ON CONFLICT waited for a concurrent inserter to
-	// finish, and this new statement sees its committed row.
+	// Nothing stored: the destination is one of ours, or the key exists
+	// (ON CONFLICT waited for a concurrent inserter to finish, and these
+	// new statements see its committed row).
+	if err := r.refuseOwnAddress(ctx, req.Destination); err != nil {
+		return 0, err
+	}
 	id, found, err := existing(ctx, r.db, req, hash)
 	if err == nil && !found {
 		err = errors.New("withdrawals: a request with the same key vanished")
@@ -292,6 +299,24 @@ INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workch
                          bounceable, comment, binary_comment, request_hash,
                          destination_jetton_wallet_workchain, destination_jetton_wallet, state)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT ON CONSTRAINT withdrawals_user_query_key DO NOTHING
+RETURNING id`
+
+// insertWithdrawalUnlessOwn is insertWithdrawal that stores nothing either
+// when the destination is one of this processor's addresses (a deposit
+// address, the jetton wallet of one, a jetton wallet of the hot wallet):
+// the usual request takes one round trip, and refuseOwnAddress says which
+// when nothing was stored. Parameters are cast to the columns' base types
+// (a SELECT, unlike VALUES, does not take them from the columns).
+const insertWithdrawalUnlessOwn = `
+INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workchain, destination_address,
+                         bounceable, comment, binary_comment, request_hash,
+                         destination_jetton_wallet_workchain, destination_jetton_wallet, state)
+SELECT $1::text, $2::text, $3::text, $4::numeric, $5::integer, $6::bytea, $7::boolean, $8::text, $9::varbit, $10::bytea,
+       $11::integer, $12::bytea, $13::text
+WHERE NOT EXISTS (SELECT 1 FROM deposit_wallets WHERE workchain = $5 AND address = $6)
+  AND NOT EXISTS (SELECT 1 FROM deposit_wallets WHERE jetton_wallet_workchain = $5 AND jetton_wallet = $6)
+  AND NOT EXISTS (SELECT 1 FROM hot_jetton_wallets WHERE jetton_wallet_workchain = $5 AND jetton_wallet = $6)
 ON CONFLICT ON CONSTRAINT withdrawals_user_query_key DO NOTHING
 RETURNING id`
 
