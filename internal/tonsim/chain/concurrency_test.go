@@ -38,21 +38,24 @@ func (e *gateExec) RunGetMethod(context.Context, GetMethodCall) (*GetMethodResul
 // the next block. tonsim held its chain lock for a whole round (mostly
 // emulation), so every query waited for the block being made: clients
 // measured tonsim's rounds, not their own work.
-func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
-	exec := &gateExec{entered: make(chan struct{}), release: make(chan struct{})}
+// startGatedRound queues one message and starts a round that stops while
+// it emulates it, until exec.release is closed; produced reports the
+// round's end.
+func startGatedRound(t *testing.T) (c *Chain, exec *gateExec, before uint32, produced chan error) {
+	t.Helper()
+	exec = &gateExec{entered: make(chan struct{}), release: make(chan struct{})}
 	c, err := New(Config{Blockchain: testConfig(t)}, exec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := c.SendExternal(ctx, extIn(t, paddedBody(10))); err != nil {
+	if err := c.SendExternal(context.Background(), extIn(t, paddedBody(10))); err != nil {
 		t.Fatal(err)
 	}
-	before := c.Last().ID.SeqNo
+	before = c.Last().ID.SeqNo
 	exec.armed.Store(true)
-	produced := make(chan error, 1)
+	produced = make(chan error, 1)
 	go func() {
-		_, err := c.ProduceBlock(ctx)
+		_, err := c.ProduceBlock(context.Background())
 		produced <- err
 	}()
 	select {
@@ -60,6 +63,12 @@ func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the round never emulated the queued message")
 	}
+	return c, exec, before, produced
+}
+
+func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
+	c, exec, before, produced := startGatedRound(t)
+	ctx := context.Background()
 	answered := make(chan error, 1)
 	go func() {
 		last := c.Last()
@@ -97,27 +106,8 @@ func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
 // under a steady stream of sends one round (and its block) grew for as
 // long as the stream lasted and nothing was visible until it ended.
 func TestMessagesArrivingDuringARoundWaitForTheNext(t *testing.T) {
-	exec := &gateExec{entered: make(chan struct{}), release: make(chan struct{})}
-	c, err := New(Config{Blockchain: testConfig(t)}, exec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.SendExternal(ctx, extIn(t, paddedBody(10))); err != nil {
-		t.Fatal(err)
-	}
-	exec.armed.Store(true)
-	produced := make(chan error, 1)
-	go func() {
-		_, err := c.ProduceBlock(ctx)
-		produced <- err
-	}()
-	select {
-	case <-exec.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the round never emulated the queued message")
-	}
-	err = c.SendExternal(ctx, extIn(t, paddedBody(20)))
+	c, exec, _, produced := startGatedRound(t)
+	err := c.SendExternal(context.Background(), extIn(t, paddedBody(20)))
 	close(exec.release)
 	if err != nil {
 		t.Fatal(err)
