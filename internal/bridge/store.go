@@ -244,19 +244,15 @@ func insertPayment(ctx context.Context, db *pgxpool.Pool, ref string, q storedRe
 	return r, existingHash, false, nil
 }
 
-// enqueueChange writes the webhook event of rec's current status, inside tx.
-func enqueueChange(ctx context.Context, tx pgx.Tx, rec Record) error {
-	_, err := notify.EnqueueAll(ctx, tx, []notify.Event{{
+// changeEvent is the webhook event of rec's current status.
+func changeEvent(rec Record) notify.Event {
+	return notify.Event{
 		Topic:   TopicPayment,
 		ID:      "bridge:" + rec.Reference + ":" + string(rec.Status),
 		Payload: rec.View(),
 		// A receiver sees one payment's statuses in the order they happened.
 		OrderKey: "bridge:" + rec.Reference,
-	}})
-	if err != nil {
-		return fmt.Errorf("bridge: enqueue status of %s: %w", rec.Reference, err)
 	}
-	return nil
 }
 
 // rank orders the non-terminal statuses: a payment never goes back to a
@@ -314,16 +310,29 @@ type applied struct {
 // transaction. nextCheck is when the reconciler should look again if
 // still open, or, for a payment that succeeds and that watch says (of its
 // provider) may still be reversed, when its reversal watch polls first.
-func applyResult(ctx context.Context, db store.Beginner, ref, provider string, res Result, source string, nextCheck time.Duration,
+//
+// Every callback and create call ends here, so the transaction takes three
+// round trips, not five: BEGIN travels with the row lock, and the webhook
+// event with COMMIT (pipeTx).
+func applyResult(ctx context.Context, db *pgxpool.Pool, ref, provider string, res Result, source string, nextCheck time.Duration,
 	watch func(provider string) bool) (a applied, err error) {
-	err = store.InTx(ctx, db, func(tx pgx.Tx) error {
-		a = applied{}
-		rec, err := scanRecord(tx.QueryRow(ctx, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1 FOR UPDATE`, ref))
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && provider != "" && rec.Provider != provider) {
+	var rec Record
+	tx, err := beginWith(ctx, db, func(row pgx.Row) error {
+		var err error
+		rec, err = scanRecord(row)
+		return err
+	}, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1 FOR UPDATE`, ref)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, ErrUnknownReference
+	}
+	if err != nil {
+		return a, fmt.Errorf("bridge: load payment %s: %w", ref, err)
+	}
+	defer tx.rollbackUnlessDone(ctx)
+	var last []notify.Event // sent with COMMIT
+	err = func() error {
+		if provider != "" && rec.Provider != provider {
 			return ErrUnknownReference
-		}
-		if err != nil {
-			return fmt.Errorf("bridge: load payment %s: %w", ref, err)
 		}
 		a.rec = rec
 		var settled *big.Int
@@ -363,15 +372,22 @@ func applyResult(ctx context.Context, db store.Beginner, ref, provider string, r
 			return fmt.Errorf("bridge: update payment %s: %w", ref, err)
 		}
 		a.changed = true
-		return enqueueChange(ctx, tx, a.rec)
-	})
-	return a, err
+		last = []notify.Event{changeEvent(a.rec)}
+		return nil
+	}()
+	if err != nil {
+		return applied{}, err
+	}
+	if err := tx.commitWith(ctx, last); err != nil {
+		return applied{}, fmt.Errorf("bridge: payment %s: %w", ref, err)
+	}
+	return a, nil
 }
 
 // recordConflict keeps res, a final status contradicting rec's, inside
 // tx: the conflict row, the attention note and the webhook event, only on
 // the first report of that status (duplicates change nothing).
-func recordConflict(ctx context.Context, tx pgx.Tx, rec Record, res Result, settled *big.Int, source string) (Record, bool, error) {
+func recordConflict(ctx context.Context, tx dbtx, rec Record, res Result, settled *big.Int, source string) (Record, bool, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `INSERT INTO bridge_payment_conflicts (payment_id, local_status, status, raw_status, source, reason, settled_amount)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id, status) DO NOTHING RETURNING id`,

@@ -112,6 +112,7 @@ import (
 	"regexp"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Topics: the "type" of an event in the webhook body. The merchant's
@@ -201,33 +202,64 @@ func Enqueue(ctx context.Context, tx pgx.Tx, e Event) (inserted bool, err error)
 // already enqueued, or repeated within events, are skipped (the first one
 // wins); inserted counts the rows written. Outbox ids follow the order of
 // events.
-func EnqueueAll(ctx context.Context, tx pgx.Tx, events []Event) (inserted int, err error) {
+func EnqueueAll(ctx context.Context, tx Execer, events []Event) (inserted int, err error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
+	args, err := enqueueArgs(events)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, enqueueAllSQL, args...)
+	if err != nil {
+		return 0, fmt.Errorf("notify: enqueue %d events (first %s): %w", len(events), events[0].ID, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Execer runs a statement: a pgx.Tx, or a connection inside a transaction
+// its caller manages.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// QueueAll is EnqueueAll as the next statement of b, for a caller that
+// sends its transaction's last statements and COMMIT in one round trip.
+func QueueAll(b *pgx.Batch, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	args, err := enqueueArgs(events)
+	if err != nil {
+		return err
+	}
+	b.Queue(enqueueAllSQL, args...)
+	return nil
+}
+
+const enqueueAllSQL = `INSERT INTO outbox (topic, payload, dedup_key, order_key)
+		SELECT topic, payload::jsonb, dedup_key, nullif(order_key, '')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(topic, payload, dedup_key, order_key, n)
+		ORDER BY n
+		ON CONFLICT (dedup_key) DO NOTHING`
+
+// enqueueArgs validates events and returns enqueueAllSQL's arguments.
+func enqueueArgs(events []Event) ([]any, error) {
 	topics := make([]string, len(events))
 	payloads := make([]string, len(events))
 	ids := make([]string, len(events))
 	keys := make([]string, len(events))
 	for i, e := range events {
 		if err := e.Validate(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		p, err := e.marshal()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		topics[i], payloads[i], ids[i], keys[i] = e.Topic, string(p), e.ID, e.OrderKey
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO outbox (topic, payload, dedup_key, order_key)
-		SELECT topic, payload::jsonb, dedup_key, nullif(order_key, '')
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(topic, payload, dedup_key, order_key, n)
-		ORDER BY n
-		ON CONFLICT (dedup_key) DO NOTHING`, topics, payloads, ids, keys)
-	if err != nil {
-		return 0, fmt.Errorf("notify: enqueue %d events (first %s): %w", len(events), events[0].ID, err)
-	}
-	return int(tag.RowsAffected()), nil
+	return []any{topics, payloads, ids, keys}, nil
 }
 
 // marshal returns the payload's JSON.
