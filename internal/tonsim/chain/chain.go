@@ -210,6 +210,7 @@ type Chain struct {
 	byHash     map[[32]byte]*Block
 	byKey      map[blockKey]*Block
 	queue      []queued
+	inRound    int // messages the running round has yet to execute
 	lt         uint64
 	splits     map[ShardID]bool
 	merges     map[ShardID]bool
@@ -734,11 +735,12 @@ func (c *Chain) runQueue(ctx context.Context, now uint32, seed []byte) (map[bloc
 	out := map[blockKey][]txInBlock{}
 	work := c.queue
 	c.queue = nil
-	defer func() { c.queue = append(work, c.queue...) }()
+	defer func() { c.queue, c.inRound = append(work, c.queue...), 0 }()
 	n := 0
 	for len(work) > 0 && n < c.cfg.MaxTxPerBlock {
 		q := work[0]
 		work = work[1:]
+		c.inRound = len(work) + 1
 		tx, outs, err := c.apply(ctx, q, now, seed)
 		if err != nil {
 			// An external message can stop being acceptable between
@@ -959,9 +961,10 @@ func (c *Chain) SendExternalAt(ctx context.Context, msgBOC []byte, at *ton.Block
 	return nil
 }
 
-// QueueLen is the number of messages waiting for a block.
+// QueueLen is the number of messages waiting for a block, those of the
+// round being made included.
 func (c *Chain) QueueLen() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.queue)
+	return len(c.queue) + c.inRound
 }

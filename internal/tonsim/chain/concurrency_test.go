@@ -108,9 +108,13 @@ func TestQueriesAreAnsweredWhileABlockIsMade(t *testing.T) {
 func TestMessagesArrivingDuringARoundWaitForTheNext(t *testing.T) {
 	c, exec, _, produced := startGatedRound(t)
 	err := c.SendExternal(context.Background(), extIn(t, paddedBody(20)))
+	during := c.QueueLen() // the round's message and the new one
 	close(exec.release)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if during != 2 {
+		t.Errorf("%d messages waiting while the round runs, want 2 (its own and the one sent meanwhile)", during)
 	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
