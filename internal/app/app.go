@@ -345,14 +345,20 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	srv := httpapi.NewHTTPServer(a.Config.APIListen, handler, a.log)
-	ln := a.listener
+	return a.serveHTTP(ctx, srv, a.listener, "API_LISTEN", "API listening", "role", string(a.role))
+}
+
+// serveHTTP serves srv on ln (nil: a new listener on srv.Addr, named by
+// envName in errors), with TLS when configured, until ctx ends; then it
+// shuts srv down gracefully. logAttrs go with the "listening" line.
+func (a *App) serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, envName, listening string, logAttrs ...any) error {
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", a.Config.APIListen); err != nil {
-			return fmt.Errorf("listen on %s (API_LISTEN): %w", a.Config.APIListen, err)
+		if ln, err = net.Listen("tcp", srv.Addr); err != nil {
+			return fmt.Errorf("listen on %s (%s): %w", srv.Addr, envName, err)
 		}
 	}
-	a.log.Info("API listening", "addr", ln.Addr().String(), "tls", a.Config.TLSCertFile != "", "role", string(a.role))
+	a.log.Info(listening, append([]any{"addr", ln.Addr().String(), "tls", a.Config.TLSCertFile != ""}, logAttrs...)...)
 	errc := make(chan error, 1)
 	go func() {
 		if a.Config.TLSCertFile != "" {
@@ -366,12 +372,12 @@ func (a *App) Serve(ctx context.Context) error {
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
-		return err
+		return fmt.Errorf("%s server: %w", envName, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a.log.Info("shutting down")
+	a.log.Info("shutting down", "server", envName)
 	return srv.Shutdown(sctx)
 }
 

@@ -2,12 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/big"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/xssnick/tonutils-go/address"
 
@@ -57,32 +53,6 @@ func (a *App) newConsole(masters map[string]*address.Address) error {
 // serveConsole serves the console on its own address (CONSOLE_ADDR) until
 // ctx ends. Its server answers only /console paths.
 func (a *App) serveConsole(ctx context.Context) error {
-	ln := a.consoleListener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", a.Config.Console.Addr); err != nil {
-			return fmt.Errorf("listen on %s (CONSOLE_ADDR): %w", a.Config.Console.Addr, err)
-		}
-	}
 	srv := httpapi.NewHTTPServer(a.Config.Console.Addr, console.Mount(a.Console, http.NotFoundHandler()), a.log)
-	a.log.Info("console listening", "addr", ln.Addr().String(), "tls", a.Config.TLSCertFile != "")
-	errc := make(chan error, 1)
-	go func() {
-		if a.Config.TLSCertFile != "" {
-			errc <- srv.ServeTLS(ln, a.Config.TLSCertFile, a.Config.TLSKeyFile)
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("console server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return a.serveHTTP(ctx, srv, a.consoleListener, "CONSOLE_ADDR", "console listening")
 }

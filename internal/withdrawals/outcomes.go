@@ -567,9 +567,7 @@ func (o *Outcomes) destinationRun(ctx context.Context, tx pgx.Tx, run []blocksca
 		}
 		for _, st := range done {
 			ob := run[paid[st.wid]]
-			st.ev.ID, st.ev.Status = st.wid, string(StateProcessed)
-			o.log.Info("withdrawal processed", withdrawalAttrs(st.wid, st.batchID, st.ev)...)
-			perOb[paid[st.wid]] = []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:processed", st.wid), Payload: st.ev}}
+			perOb[paid[st.wid]] = []notify.Event{o.processed(st.wid, st.batchID, st.ev)}
 			if err := o.ledgerPaidAs(ctx, tx, ob, st.wid, st.ev.UserID, st.ev.Currency, st.ev.Amount, ob.Tx.IO.In.AsInternal().Amount.Nano()); err != nil {
 				return nil, err
 			}
@@ -832,9 +830,15 @@ func (o *Outcomes) processedEvent(ctx context.Context, tx pgx.Tx, wid int64, txH
 	if err != nil {
 		return nil, fmt.Errorf("settle withdrawal %d: %w", wid, err)
 	}
+	return []notify.Event{o.processed(wid, batchID, ev)}, nil
+}
+
+// processed logs withdrawal wid, just settled as paid (ev holding its
+// withdrawalEventColumns), and returns its webhook event.
+func (o *Outcomes) processed(wid int64, batchID *int64, ev WithdrawalEvent) notify.Event {
 	ev.ID, ev.Status = wid, string(StateProcessed)
 	o.log.Info("withdrawal processed", withdrawalAttrs(wid, batchID, ev)...)
-	return []notify.Event{{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:processed", wid), Payload: ev}}, nil
+	return notify.Event{Topic: notify.TopicWithdrawal, ID: fmt.Sprintf("withdrawal:%d:processed", wid), Payload: ev}
 }
 
 // haltOnExpiredExecuted records that batch, declared expired, executed:
