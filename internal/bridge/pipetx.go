@@ -29,10 +29,10 @@ type pipeTx struct {
 	done bool
 }
 
-// beginWith starts a transaction whose first statement is sql: its one
-// row goes to scan (which gets pgx.ErrNoRows when there is none; the
-// transaction is then rolled back and that error returned).
-func beginWith(ctx context.Context, db *pgxpool.Pool, scan func(pgx.Row) error, sql string, args ...any) (*pipeTx, error) {
+// beginWith starts a transaction whose first statement is sql, whose rows
+// go to scan. If scan fails, the transaction is rolled back and its error
+// returned.
+func beginWith(ctx context.Context, db *pgxpool.Pool, scan func(pgx.Rows) error, sql string, args ...any) (*pipeTx, error) {
 	conn, err := db.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("acquire a connection: %w", err)
@@ -44,7 +44,14 @@ func beginWith(ctx context.Context, db *pgxpool.Pool, scan func(pgx.Row) error, 
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
-		err = scan(br.QueryRow())
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			err = scan(rows)
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -58,6 +65,10 @@ func beginWith(ctx context.Context, db *pgxpool.Pool, scan func(pgx.Row) error, 
 
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	return t.conn.Exec(ctx, sql, args...)
+}
+
+func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return t.conn.Query(ctx, sql, args...)
 }
 
 func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {

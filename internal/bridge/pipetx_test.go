@@ -24,7 +24,7 @@ func TestPipeTxCommitsAllOrNothing(t *testing.T) {
 	lock := func() *pipeTx {
 		t.Helper()
 		var status string
-		tx, err := beginWith(ctx, pool, func(r pgx.Row) error { return r.Scan(&status) },
+		tx, err := beginWith(ctx, pool, func(r pgx.Rows) error { return scanOne(r, &status) },
 			`SELECT status FROM bridge_payments WHERE reference = $1 FOR UPDATE`, "p-1")
 		if err != nil || status != "created" {
 			t.Fatalf("begin: %q %v", status, err)
@@ -69,7 +69,7 @@ func TestPipeTxCommitsAllOrNothing(t *testing.T) {
 	check("failed statement", "created", 0)
 
 	// A row that is not there: no transaction is left open.
-	_, err := beginWith(ctx, pool, func(r pgx.Row) error { var s string; return r.Scan(&s) },
+	_, err := beginWith(ctx, pool, func(r pgx.Rows) error { var s string; return scanOne(r, &s) },
 		`SELECT status FROM bridge_payments WHERE reference = $1 FOR UPDATE`, "p-2")
 	if !errors.Is(err, pgx.ErrNoRows) {
 		t.Errorf("missing row: %v, want pgx.ErrNoRows", err)
@@ -85,4 +85,15 @@ func TestPipeTxCommitsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("committed", "submitted", 1)
+}
+
+// scanOne reads the one row of rows, or returns pgx.ErrNoRows.
+func scanOne(rows pgx.Rows, dst ...any) error {
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	return rows.Scan(dst...)
 }

@@ -242,7 +242,7 @@ func (r *Reconciler) settle(ctx context.Context, d due) (bool, error) {
 	default:
 		return false, err
 	}
-	a, err := s.apply(ctx, d.ref, d.provider, res, "reconcile")
+	a, err := s.apply(d.ref, d.provider, res, "reconcile")
 	if a.changed {
 		s.log.Info("bridge: reconciled payment", "reference", d.ref, "provider", d.provider, "from", d.status, "to", res.Status)
 	}

@@ -56,11 +56,22 @@ type ServiceOptions struct {
 // applies provider results and callbacks under the status model, and
 // writes every status change to the webhook outbox. Safe for concurrent use.
 type Service struct {
-	pool *pgxpool.Pool
-	reg  *Registry
-	opts ServiceOptions
-	log  *slog.Logger
+	pool    *pgxpool.Pool
+	reg     *Registry
+	opts    ServiceOptions
+	log     *slog.Logger
+	changes *grouper[string, change, changeResult]
 }
+
+// Status changes that arrive together are applied together (grouper):
+// at most changeRunners transactions at a time, each of at most
+// changeBatch payments, bounded by changeTimeout (it serves many
+// callers, so no one caller's context may cancel it).
+const (
+	changeRunners = 2
+	changeBatch   = 64
+	changeTimeout = 30 * time.Second
+)
 
 // NewService returns a Service on pool for the providers of reg.
 func NewService(pool *pgxpool.Pool, reg *Registry, opts ServiceOptions) *Service {
@@ -82,7 +93,17 @@ func NewService(pool *pgxpool.Pool, reg *Registry, opts ServiceOptions) *Service
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	return &Service{pool: pool, reg: reg, opts: opts, log: opts.Logger}
+	s := &Service{pool: pool, reg: reg, opts: opts, log: opts.Logger}
+	s.changes = &grouper[string, change, changeResult]{
+		key: func(c change) string { return c.ref },
+		run: func(cs []change) []changeResult {
+			ctx, cancel := context.WithTimeout(context.Background(), changeTimeout)
+			defer cancel()
+			return applyChanges(ctx, s.pool, cs, s.opts.RecheckAfter, s.reportsReversals)
+		},
+		maxBatch: changeBatch, maxRunning: changeRunners,
+	}
+	return s
 }
 
 // Registry returns the service's providers.
@@ -206,17 +227,20 @@ func (s *Service) Create(ctx context.Context, q CreateRequest) (rec Record, crea
 			"provider", q.Provider, "reference", q.Reference, "error", err)
 		res = Result{Status: StatusUnknown, RawStatus: res.RawStatus, Reason: "outcome of the create call is unknown: " + err.Error()}
 	}
-	a, err := s.apply(ctx, q.Reference, "", res, "create")
+	a, err := s.apply(q.Reference, "", res, "create")
 	if err != nil {
 		return Record{}, false, err
 	}
 	return a.rec, true, nil
 }
 
-// apply is applyResult on the service's database, with the alert of a
-// recorded conflict (after its commit).
-func (s *Service) apply(ctx context.Context, ref, provider string, res Result, source string) (applied, error) {
-	a, err := applyResult(ctx, s.pool, ref, provider, res, source, s.opts.RecheckAfter, s.reportsReversals)
+// apply is applyBatch on the service's database, grouped with the
+// changes that arrive meanwhile (s.changes), with the alert of a recorded
+// conflict (after its commit). It takes no context: the transaction is
+// shared, and bounded by changeTimeout.
+func (s *Service) apply(ref, provider string, res Result, source string) (applied, error) {
+	r := s.changes.do(change{ref: ref, provider: provider, res: res, source: source})
+	a, err := r.a, r.err
 	if err == nil && a.conflict {
 		s.opts.Metrics.attention.WithLabelValues(a.rec.Provider, AttentionConflict).Inc()
 		s.log.Error("bridge: provider reported a final status contradicting ours; a person must decide",
@@ -398,7 +422,7 @@ func (s *Service) HandleCallback(ctx context.Context, provider string, r *http.R
 		out.Record, err = s.Get(ctx, cb.Reference)
 	} else {
 		var a applied
-		a, err = s.apply(ctx, cb.Reference, provider, cb.Result, "callback")
+		a, err = s.apply(cb.Reference, provider, cb.Result, "callback")
 		out.Record, out.Changed, out.Conflict = a.rec, a.changed, a.conflict
 	}
 	if errors.Is(err, ErrUnknownReference) {

@@ -293,17 +293,56 @@ func validStatus(s Status) bool {
 	return false
 }
 
-// applied is what applyResult did.
+// applied is what applyBatch did with one change.
 type applied struct {
 	rec      Record
 	changed  bool // the status moved
 	conflict bool // a contradicting final status was recorded (the first report of it)
 }
 
-// applyResult moves the payment ref (of provider, when provider != "") to
-// res.Status if Advances allows it, in one transaction with its history
-// row and webhook event; a status change clears the attention note. Fields
-// the record lacks (provider id, redirect URL) are filled in either way. A
+// change is one result to apply to one payment: the payment ref (of
+// provider, when provider != ""), reported by source.
+type change struct {
+	ref, provider string
+	res           Result
+	source        string
+}
+
+// changeResult is what applyChanges did with one change.
+type changeResult struct {
+	a   applied
+	err error
+}
+
+// applyChanges applies each change as applyBatch does, all in one
+// transaction (changes of distinct payments). Should that transaction
+// fail, each change is applied alone, so one change that cannot be
+// applied fails no other.
+func applyChanges(ctx context.Context, db *pgxpool.Pool, cs []change, nextCheck time.Duration,
+	watch func(provider string) bool) []changeResult {
+	out := make([]changeResult, len(cs))
+	err := applyBatch(ctx, db, cs, nextCheck, watch, out)
+	if err == nil {
+		return out
+	}
+	if len(cs) == 1 {
+		out[0] = changeResult{err: err}
+		return out
+	}
+	for i := range cs {
+		if err := applyBatch(ctx, db, cs[i:i+1], nextCheck, watch, out[i:i+1]); err != nil {
+			out[i] = changeResult{err: err}
+		}
+	}
+	return out
+}
+
+// applyBatch moves each change's payment to its result's status if
+// Advances allows it, in one transaction with the history rows and
+// webhook events, and writes what it did with change i to out[i]; a
+// change whose payment is not there (or is another provider's) gets
+// ErrUnknownReference. A status change clears the attention note. Fields
+// a record lacks (provider id, redirect URL) are filled in either way. A
 // final status that Contradicts the payment's final status is recorded in
 // bridge_payment_conflicts (once per reported status) with an attention
 // note and a webhook event "bridge:<ref>:conflict:<status>", in the same
@@ -311,77 +350,153 @@ type applied struct {
 // still open, or, for a payment that succeeds and that watch says (of its
 // provider) may still be reversed, when its reversal watch polls first.
 //
-// Every callback and create call ends here, so the transaction takes three
-// round trips, not five: BEGIN travels with the row lock, and the webhook
-// event with COMMIT (pipeTx).
-func applyResult(ctx context.Context, db *pgxpool.Pool, ref, provider string, res Result, source string, nextCheck time.Duration,
-	watch func(provider string) bool) (a applied, err error) {
-	var rec Record
-	tx, err := beginWith(ctx, db, func(row pgx.Row) error {
-		var err error
-		rec, err = scanRecord(row)
-		return err
-	}, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = $1 FOR UPDATE`, ref)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return a, ErrUnknownReference
+// Every callback and create call ends here (Service.apply groups the
+// calls that arrive together), so the transaction takes three round trips
+// however many payments it changes: BEGIN travels with the row locks, one
+// statement changes every status that advances, and the webhook events
+// travel with COMMIT (pipeTx). The rows are locked in id order, so two
+// batches never wait for each other in a cycle.
+func applyBatch(ctx context.Context, db *pgxpool.Pool, cs []change, nextCheck time.Duration,
+	watch func(provider string) bool, out []changeResult) error {
+	clear(out)
+	refs := make([]string, len(cs))
+	for i, c := range cs {
+		refs[i] = c.ref
 	}
+	recs := make(map[string]Record, len(cs))
+	tx, err := beginWith(ctx, db, func(rows pgx.Rows) error {
+		for rows.Next() {
+			rec, err := scanRecord(rows)
+			if err != nil {
+				return err
+			}
+			recs[rec.Reference] = rec
+		}
+		return rows.Err()
+	}, `SELECT `+recordCols("p")+` FROM bridge_payments p WHERE p.reference = ANY($1) ORDER BY p.id FOR UPDATE`, refs)
 	if err != nil {
-		return a, fmt.Errorf("bridge: load payment %s: %w", ref, err)
+		return fmt.Errorf("bridge: load payments: %w", err)
 	}
 	defer tx.rollbackUnlessDone(ctx)
-	var last []notify.Event // sent with COMMIT
-	err = func() error {
-		if provider != "" && rec.Provider != provider {
-			return ErrUnknownReference
+	var up statusUpdates
+	for i, c := range cs {
+		rec, ok := recs[c.ref]
+		if !ok || (c.provider != "" && rec.Provider != c.provider) {
+			out[i].err = ErrUnknownReference
+			continue
 		}
-		a.rec = rec
+		out[i].a.rec = rec
+		res := c.res
 		var settled *big.Int
 		if res.Amount != nil && res.Amount.Amount != nil && (res.Amount.Currency == "" || strings.EqualFold(res.Amount.Currency, rec.Currency)) {
 			settled = res.Amount.Amount
 		}
-		if !Advances(rec.Status, res.Status) {
-			if (rec.ProviderID == "" && res.ProviderID != "") || (rec.RedirectURL == "" && res.RedirectURL != "") {
-				_, err := tx.Exec(ctx, `UPDATE bridge_payments SET provider_id = CASE WHEN provider_id = '' THEN $2 ELSE provider_id END,
-					redirect_url = CASE WHEN redirect_url = '' THEN $3 ELSE redirect_url END WHERE id = $1`, rec.ID, res.ProviderID, res.RedirectURL)
-				if err != nil {
-					return fmt.Errorf("bridge: update payment %s: %w", ref, err)
-				}
-			}
-			if !Contradicts(rec.Status, res.Status) {
-				return nil
-			}
-			a.rec, a.conflict, err = recordConflict(ctx, tx, rec, res, settled, source)
-			return err
+		if Advances(rec.Status, res.Status) {
+			// A success starts the reversal watch (the reconciler keeps
+			// asking the provider, as a reversal callback may be lost);
+			// any other status ends it.
+			up.add(i, rec.ID, c, settled, res.Status == StatusSucceeded && watch != nil && watch(rec.Provider))
+			continue
 		}
-		// A success starts the reversal watch (the reconciler keeps asking
-		// the provider, as a reversal callback may be lost); any other
-		// status ends it.
-		watched := res.Status == StatusSucceeded && watch != nil && watch(rec.Provider)
-		a.rec, err = scanRecord(tx.QueryRow(ctx, `WITH up AS (UPDATE bridge_payments SET status = $2, raw_status = $3,
-			provider_id = CASE WHEN $4 = '' THEN provider_id ELSE $4 END,
-			redirect_url = CASE WHEN $5 = '' THEN redirect_url ELSE $5 END,
-			settled_amount = coalesce($6, settled_amount), reason = $7, attention = '', checks = 0,
-			next_check_at = now() + $8 * interval '1 millisecond',
-			reversal_watch_from = CASE WHEN $10 THEN now() END
-			WHERE id = $1 RETURNING *),
-			h AS (INSERT INTO bridge_payment_events (payment_id, status, raw_status, source, reason)
-			      SELECT id, status, raw_status, $9, reason FROM up)
-			SELECT `+recordCols("up")+` FROM up`,
-			rec.ID, res.Status, res.RawStatus, res.ProviderID, res.RedirectURL, settled, res.Reason, nextCheck.Milliseconds(), source, watched))
-		if err != nil {
-			return fmt.Errorf("bridge: update payment %s: %w", ref, err)
+		if (rec.ProviderID == "" && res.ProviderID != "") || (rec.RedirectURL == "" && res.RedirectURL != "") {
+			_, err := tx.Exec(ctx, `UPDATE bridge_payments SET provider_id = CASE WHEN provider_id = '' THEN $2 ELSE provider_id END,
+				redirect_url = CASE WHEN redirect_url = '' THEN $3 ELSE redirect_url END WHERE id = $1`, rec.ID, res.ProviderID, res.RedirectURL)
+			if err != nil {
+				return fmt.Errorf("bridge: update payment %s: %w", c.ref, err)
+			}
 		}
-		a.changed = true
-		last = []notify.Event{changeEvent(a.rec)}
-		return nil
-	}()
-	if err != nil {
-		return applied{}, err
+		if Contradicts(rec.Status, res.Status) {
+			if out[i].a.rec, out[i].a.conflict, err = recordConflict(ctx, tx, rec, res, settled, c.source); err != nil {
+				return err
+			}
+		}
+	}
+	if err := up.apply(ctx, tx, nextCheck, out); err != nil {
+		return err
+	}
+	var last []notify.Event // sent with COMMIT, in the order of the changes
+	for i := range out {
+		if out[i].a.changed {
+			last = append(last, changeEvent(out[i].a.rec))
+		}
 	}
 	if err := tx.commitWith(ctx, last); err != nil {
-		return applied{}, fmt.Errorf("bridge: payment %s: %w", ref, err)
+		return fmt.Errorf("bridge: apply %d change(s): %w", len(cs), err)
 	}
-	return a, nil
+	return nil
+}
+
+// statusUpdates are the status changes of a batch, as the columns of
+// one UPDATE ... FROM unnest.
+type statusUpdates struct {
+	index                                                map[int64]int // payment id -> change
+	ids                                                  []int64
+	statuses, raws, providerIDs, redirects, settled, why []string
+	sources                                              []string
+	watched                                              []bool
+}
+
+func (u *statusUpdates) add(i int, id int64, c change, settled *big.Int, watched bool) {
+	if u.index == nil {
+		u.index = make(map[int64]int)
+	}
+	u.index[id] = i
+	s := "" // NULL: keep the settled amount
+	if settled != nil {
+		s = settled.String()
+	}
+	u.ids = append(u.ids, id)
+	u.statuses = append(u.statuses, string(c.res.Status))
+	u.raws = append(u.raws, c.res.RawStatus)
+	u.providerIDs = append(u.providerIDs, c.res.ProviderID)
+	u.redirects = append(u.redirects, c.res.RedirectURL)
+	u.settled = append(u.settled, s)
+	u.why = append(u.why, c.res.Reason)
+	u.sources = append(u.sources, c.source)
+	u.watched = append(u.watched, watched)
+}
+
+// apply changes the statuses with their history rows, and puts each new
+// record in out.
+func (u *statusUpdates) apply(ctx context.Context, tx *pipeTx, nextCheck time.Duration, out []changeResult) error {
+	if len(u.ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `WITH u AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
+				AS u(id, status, raw_status, provider_id, redirect_url, settled, reason, change_source, watched)),
+		up AS (UPDATE bridge_payments p SET status = u.status, raw_status = u.raw_status,
+			provider_id = CASE WHEN u.provider_id = '' THEN p.provider_id ELSE u.provider_id END,
+			redirect_url = CASE WHEN u.redirect_url = '' THEN p.redirect_url ELSE u.redirect_url END,
+			settled_amount = coalesce(nullif(u.settled, '')::numeric, p.settled_amount), reason = u.reason, attention = '', checks = 0,
+			next_check_at = now() + $10 * interval '1 millisecond',
+			reversal_watch_from = CASE WHEN u.watched THEN now() END
+			FROM u WHERE p.id = u.id RETURNING p.*, u.change_source),
+		h AS (INSERT INTO bridge_payment_events (payment_id, status, raw_status, source, reason)
+			SELECT id, status, raw_status, change_source, reason FROM up)
+		SELECT `+recordCols("up")+` FROM up`,
+		u.ids, u.statuses, u.raws, u.providerIDs, u.redirects, u.settled, u.why, u.sources, u.watched, nextCheck.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("bridge: update %d payment(s): %w", len(u.ids), err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return fmt.Errorf("bridge: update %d payment(s): %w", len(u.ids), err)
+		}
+		i := u.index[rec.ID]
+		out[i].a.rec, out[i].a.changed = rec, true
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("bridge: update %d payment(s): %w", len(u.ids), err)
+	}
+	if n != len(u.ids) {
+		return fmt.Errorf("bridge: updated %d of %d locked payments", n, len(u.ids))
+	}
+	return nil
 }
 
 // recordConflict keeps res, a final status contradicting rec's, inside
