@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -308,3 +311,58 @@ func TestHighloadQueryIDs(t *testing.T) {
 		t.Fatalf("one cycle: %d distinct ids, max bit %d, reserved used %d times", distinct, maxBit, reserved)
 	}
 }
+
+// Every keep_columns trigger has a WHEN clause comparing exactly its
+// argument columns (0024): without it, every update of the table converts
+// both rows to jsonb; with a column missing from it, that column could
+// change unnoticed.
+func TestImmutableTriggersHaveWhen(t *testing.T) {
+	t.Parallel()
+	pool := storetest.NewDB(t)
+	rows, err := pool.Query(context.Background(), `SELECT tg.tgrelid::regclass::text, tg.tgname,
+			string_to_array(rtrim(encode(tg.tgargs, 'escape'), '\000'), '\000'), pg_get_triggerdef(tg.oid)
+		FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid
+		WHERE p.proname = 'keep_columns' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type trig struct {
+		table, name, def string
+		cols             []string
+	}
+	trigs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (trig, error) {
+		var tr trig
+		err := r.Scan(&tr.table, &tr.name, &tr.cols, &tr.def)
+		return tr, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trigs) < 6 {
+		t.Fatalf("%d keep_columns triggers, want at least 6", len(trigs))
+	}
+	for _, tr := range trigs {
+		when, _, ok := strings.Cut(tr.def, " EXECUTE FUNCTION ")
+		_, when, found := strings.Cut(when, " WHEN (")
+		if !ok || !found {
+			t.Errorf("%s.%s has no WHEN clause: %s", tr.table, tr.name, tr.def)
+			continue
+		}
+		var compared []string
+		for _, part := range strings.Split(strings.TrimSuffix(when, ")"), " OR ") {
+			m := distinctTerm.FindStringSubmatch(part)
+			if m == nil || m[1] != m[2] {
+				t.Errorf("%s.%s: WHEN term %q is not old.c IS DISTINCT FROM new.c", tr.table, tr.name, part)
+				continue
+			}
+			compared = append(compared, m[1])
+		}
+		if !slices.Equal(compared, tr.cols) {
+			t.Errorf("%s.%s: WHEN compares %v, the trigger guards %v", tr.table, tr.name, compared, tr.cols)
+		}
+	}
+}
+
+// distinctTerm is one term of a keep_columns WHEN clause as PostgreSQL
+// prints it (a column of a domain type is cast to the base type).
+var distinctTerm = regexp.MustCompile(`^\(*old\.(\w+)\)*(?:::[\w ]+)? IS DISTINCT FROM \(*new\.(\w+)\)*(?:::[\w ]+)?\)*$`)

@@ -294,6 +294,33 @@ type pendingRow struct {
 	msg        *wallet.Message // the hot wallet's message for it, once picked
 }
 
+// inFlightSQL reads, per currency, the withdrawals in flight that
+// available() reserves from their items: jettons in sent or confirmed
+// batches, and anything in a sent batch written before reserves were
+// recorded (legacy), with the legacy sum and count.
+//
+// The two kinds are read apart so that each is found from its own
+// side through an index, whatever the planner believes: jetton
+// withdrawals in flight by currency (two ranges, which an index can
+// serve, rather than <> 'TON'; materialized, so that the batches are
+// looked up by id rather than scanned by state, confirmed ones
+// included), TON ones of legacy batches from the few batches in flight.
+// Planned the other way round, with 5,000 withdrawals in flight, the
+// read took 12-17 ms a pick (issue 11).
+const inFlightSQL = `
+	WITH j AS MATERIALIZED (
+		SELECT currency, amount, batch_id FROM withdrawals
+		WHERE state = 'processing' AND (currency < 'TON' OR currency > 'TON'))
+	SELECT currency, sum(amount)::text, coalesce(sum(amount) FILTER (WHERE legacy), 0)::text, count(*) FILTER (WHERE legacy)
+	FROM (SELECT j.currency, j.amount, b.state = 'sent' AND b.ton_reserve IS NULL AS legacy
+	        FROM j JOIN hot_batches b ON b.id = j.batch_id
+	       WHERE b.state IN ('sent', 'confirmed')
+	      UNION ALL
+	      SELECT w.currency, w.amount, true
+	        FROM hot_batches b JOIN withdrawals w ON w.batch_id = b.id
+	       WHERE b.state = 'sent' AND b.ton_reserve IS NULL AND w.state = 'processing' AND w.currency = 'TON') f
+	GROUP BY currency`
+
 // available is what the hot wallet can still pay: chain balance minus
 // requests in batches that have not executed yet (confirmed ones are
 // already reflected in the balance) minus the kept minimum.
@@ -318,14 +345,8 @@ func (w *Worker) available(ctx context.Context, tx pgx.Tx) (map[string]*big.Int,
 	// more after the hot wallet's transaction, and a balance read in
 	// between still holds them. (Once moved they are counted twice until
 	// the destination settles: a short, safe under-commit.)
-	rows, err := tx.Query(ctx, `
-		SELECT w.currency, sum(w.amount)::text,
-			coalesce(sum(w.amount) FILTER (WHERE b.state = 'sent' AND b.ton_reserve IS NULL), 0)::text,
-			count(*) FILTER (WHERE b.state = 'sent' AND b.ton_reserve IS NULL)
-		FROM hot_batches b JOIN withdrawals w ON w.batch_id = b.id
-		WHERE w.state = 'processing'
-		  AND ((w.currency <> 'TON' AND b.state IN ('sent', 'confirmed')) OR (b.state = 'sent' AND b.ton_reserve IS NULL))
-		GROUP BY w.currency`)
+	//
+	rows, err := tx.Query(ctx, inFlightSQL)
 	if err != nil {
 		return nil, false, fmt.Errorf("in-flight totals: %w", err)
 	}
