@@ -407,7 +407,10 @@ func TestEventsAreGivenUpAfterTheRetryPeriodAndBacklogGaugeTracksPending(t *test
 	pool := storetest.NewDB(t)
 	rc := newReceiver(t, func(*http.Request) int { return http.StatusServiceUnavailable })
 	reg := prometheus.NewRegistry()
-	const period = 400 * time.Millisecond
+	// The period runs from each event's creation, before the worker
+	// starts: long enough for three attempts even when the start is late
+	// on a loaded machine (400 ms once left room for one attempt).
+	const period = 1500 * time.Millisecond
 	w := newWorker(t, pool, rc.srv.URL, notify.Options{PollInterval: 10 * time.Millisecond, RetryPeriod: period,
 		BackoffBase: 50 * time.Millisecond, BackoffCap: 100 * time.Millisecond}, reg, nil)
 
