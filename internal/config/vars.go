@@ -76,7 +76,7 @@ const (
 // variables is the single table behind Variables, Doc and Load's defaults.
 var variables = []Var{
 	{Name: EnvDatabaseURL, Secret: true,
-		Description: "PostgreSQL connection URL (postgres://user:pass@host:5432/db). Required."},
+		Description: "PostgreSQL connection URL (postgres://user:pass@host:5432/db). Required. Pool settings go in its query: pool_max_conns (default 20), pool_min_conns (connections kept open: a pool that starts empty opens backends under the first load, tens of ms each)."},
 	{Name: EnvTONNetwork, Default: string(Mainnet),
 		Description: "mainnet or testnet. Addresses and TON_CONFIG must match it."},
 	{Name: EnvTONConfig,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,6 +50,19 @@ func TestOpen(t *testing.T) {
 	}
 	if own.Config().MaxConns != 3 || app != "mine" {
 		t.Errorf("URL parameters not respected: max %d, application_name %q", own.Config().MaxConns, app)
+	}
+
+	// pool_min_conns keeps connections open from the start (README: a pool
+	// that starts empty opens backends under the first load).
+	warm, err := store.Open(ctx, url+sep+"pool_min_conns=3")
+	if err != nil {
+		t.Fatalf("Open with pool_min_conns: %v", err)
+	}
+	defer warm.Close()
+	for deadline := time.Now().Add(10 * time.Second); warm.Stat().TotalConns() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool_min_conns=3: %d connections open", warm.Stat().TotalConns())
+		}
 	}
 }
 
