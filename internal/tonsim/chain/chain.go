@@ -161,10 +161,6 @@ type Block struct {
 	// MasterSeqno is the masterchain block that first referenced this shard
 	// block (0 while not yet final); for masterchain blocks, their own seqno.
 	MasterSeqno uint32
-
-	abOnce sync.Once
-	ab     *tlb.ShardAccountBlocks
-	abErr  error
 }
 
 type shardChain struct {

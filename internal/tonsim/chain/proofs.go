@@ -1,8 +1,11 @@
 package chain
 
 import (
+	"bytes"
 	"fmt"
 	"math/big"
+	"slices"
+	"sort"
 
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/tvm/cell"
@@ -60,6 +63,60 @@ func ConfigProof(b *Block) (blockProof, stateProofCell *cell.Cell, err error) {
 	return p[0], p[1], nil
 }
 
+// proveLeaves finds the leaves of keys (distinct, ascending, each
+// 256-depth bits long after the depth bits the path to c consumed) in the
+// HashmapAug node c, marks the path to each in sk (c's skeleton), and
+// calls leaf with the key's index, the leaf's slice after its label (extra
+// and value) and the leaf's skeleton. A key that is not there is an error.
+func proveLeaves(c *cell.Cell, sk *cell.ProofSkeleton, depth uint, keys [][]byte,
+	leaf func(i int, s *cell.Slice, sk *cell.ProofSkeleton) error) error {
+	return proveNode(c, sk, depth, keys, 0, leaf)
+}
+
+func proveNode(c *cell.Cell, sk *cell.ProofSkeleton, depth uint, keys [][]byte, first int,
+	leaf func(i int, s *cell.Slice, sk *cell.ProofSkeleton) error) error {
+	const n = 256
+	s := c.BeginParse()
+	l, label, err := parseLabel(s, n-depth)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		for i := range l {
+			if bitAt(k, depth+i) != bitAt(label, i) {
+				return fmt.Errorf("account %x not in block", k)
+			}
+		}
+	}
+	depth += l
+	if depth == n {
+		if len(keys) != 1 {
+			return fmt.Errorf("%d keys at one leaf", len(keys))
+		}
+		return leaf(first, s, sk)
+	}
+	// ahmn_fork: left:^ right:^ extra. Keys are ascending, so those with a
+	// 0 at depth come first.
+	split := sort.Search(len(keys), func(i int) bool { return bitAt(keys[i], depth) == 1 })
+	for side, part := range [2][][]byte{keys[:split], keys[split:]} {
+		if len(part) == 0 {
+			continue
+		}
+		child, err := c.PeekRef(side)
+		if err != nil {
+			return err
+		}
+		off := first
+		if side == 1 {
+			off += split
+		}
+		if err := proveNode(child, sk.ProofRef(side), depth+1, part, off, leaf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MasterShardProof is masterShardProof for the liteserver.
 func MasterShardProof(b *Block) ([]*cell.Cell, error) { return masterShardProof(b) }
 
@@ -79,26 +136,6 @@ func AllShardsProof(b *Block) (*cell.Cell, *cell.Cell, error) {
 	return p, data, nil
 }
 
-// accountBlocks is the block's ShardAccountBlocks dictionary, read once.
-func (b *Block) accountBlocks() (*tlb.ShardAccountBlocks, error) {
-	b.abOnce.Do(func() {
-		// Block refs: 3 extra; BlockExtra refs: 2 account blocks.
-		extra, err := b.Cell.PeekRef(3)
-		if err != nil {
-			b.abErr = err
-			return
-		}
-		ab, err := extra.PeekRef(2)
-		if err != nil {
-			b.abErr = err
-			return
-		}
-		b.ab = new(tlb.ShardAccountBlocks)
-		b.abErr = tlb.LoadFromCell(b.ab, ab.BeginParse())
-	})
-	return b.ab, b.abErr
-}
-
 // TxProof proves the given transactions are in b's account blocks; ids
 // must be grouped by account (as listBlockTransactions orders them).
 func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
@@ -110,49 +147,76 @@ func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
 		// a block without transactions).
 		return b.Cell.CreateProof(sk)
 	}
-	abRoot := ab.ProofRef(0)
-	sab, err := b.accountBlocks()
+	// ahme_root$1 root:^(HashmapAug 256 ...) extra: the dictionary root is
+	// ref 0 of the account blocks cell (Block ref 3, BlockExtra ref 2).
+	extra, err := b.Cell.PeekRef(3)
 	if err != nil {
 		return nil, err
 	}
-	// Look each account up once: the skeleton returned for a path that is
-	// already in the tree is a detached copy, so a second lookup of the same
-	// account would lose the first one's transactions.
+	abCell, err := extra.PeekRef(2)
+	if err != nil {
+		return nil, err
+	}
+	root, err := abCell.PeekRef(0)
+	if err != nil {
+		return nil, fmt.Errorf("account blocks of a block with transactions: %w", err)
+	}
+	// ids come grouped by account; each account's leaf is found once, in
+	// one descent that reads every dictionary node once however many of
+	// the page's accounts pass through it (256 lookups from the root each,
+	// with tonutils-go's big-integer label parsing, were the largest part
+	// of a page's time, issue 17).
+	var accounts [][]byte
+	var groups [][]TxID
 	for i := 0; i < len(ids); {
 		j := i
 		for j < len(ids) && string(ids[j].Account) == string(ids[i].Account) {
 			j++
 		}
-		slc, leafSk, err := sab.Accounts.LoadValueWithProof(cell.BeginCell().MustStoreSlice(ids[i].Account, 256).EndCell(), abRoot)
-		if err != nil {
-			return nil, fmt.Errorf("account %x not in block: %w", ids[i].Account, err)
-		}
+		accounts = append(accounts, ids[i].Account)
+		groups = append(groups, ids[i:j])
+		i = j
+	}
+	order := make([]int, len(accounts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(accounts[a], accounts[b]) })
+	sorted := make([][]byte, len(order))
+	for i, k := range order {
+		sorted[i] = accounts[k]
+	}
+	err = proveLeaves(root, ab.ProofRef(0), 0, sorted, func(i int, slc *cell.Slice, leafSk *cell.ProofSkeleton) error {
+		acct := sorted[i]
 		if err := tlb.LoadFromCell(new(tlb.CurrencyCollection), slc); err != nil {
-			return nil, err
+			return err
 		}
 		// acc_trans#5 account_addr:bits256 transactions:(HashmapAug 64 ...),
 		// read as tlb.LoadFromCell(&tlb.AccountBlock{}) does but without
 		// its reflection (a fifth of a page's time, issue 17).
 		if tag, err := slc.LoadUInt(4); err != nil || tag != 5 {
-			return nil, fmt.Errorf("account block of %x: bad tag (%v)", ids[i].Account, err)
+			return fmt.Errorf("account block of %x: bad tag (%v)", acct, err)
 		}
 		if _, err := slc.LoadSlice(256); err != nil {
-			return nil, fmt.Errorf("account block of %x: %w", ids[i].Account, err)
+			return fmt.Errorf("account block of %x: %w", acct, err)
 		}
 		txs, err := slc.ToDict(64)
 		if err != nil {
-			return nil, fmt.Errorf("account block of %x: %w", ids[i].Account, err)
+			return fmt.Errorf("account block of %x: %w", acct, err)
 		}
 		// AccountBlock.transactions is inline in the leaf, so the path
 		// continues from the leaf's skeleton node.
-		for _, id := range ids[i:j] {
+		for _, id := range groups[order[i]] {
 			_, txSk, err := txs.LoadValueWithProof(cell.BeginCell().MustStoreUInt(id.LT, 64).EndCell(), leafSk)
 			if err != nil {
-				return nil, fmt.Errorf("tx %d not in block: %w", id.LT, err)
+				return fmt.Errorf("tx %d not in block: %w", id.LT, err)
 			}
 			txSk.ProofRef(0)
 		}
-		i = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return b.Cell.CreateProof(sk)
 }
