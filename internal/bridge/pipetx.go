@@ -3,13 +3,13 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ton-custody/processor/internal/notify"
+	"github.com/ton-custody/processor/internal/store"
 )
 
 // dbtx is what the status-change statements run on.
@@ -109,10 +109,6 @@ func (t *pipeTx) commitWith(ctx context.Context, events []notify.Event) error {
 	return nil
 }
 
-// rollbackTimeout bounds the ROLLBACK after a failure, which may be the
-// caller's context ending.
-const rollbackTimeout = 5 * time.Second
-
 // rollbackUnlessDone ends the transaction unless it committed, and
 // returns the connection: one the ROLLBACK did not leave idle is closed
 // by the pool rather than reused.
@@ -121,7 +117,7 @@ func (t *pipeTx) rollbackUnlessDone(ctx context.Context) {
 		return
 	}
 	t.done = true
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	rctx, cancel := store.RollbackContext(ctx)
 	defer cancel()
 	_, _ = t.conn.Exec(rctx, "ROLLBACK")
 	t.conn.Release()

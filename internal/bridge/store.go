@@ -244,11 +244,12 @@ func insertPayment(ctx context.Context, db *pgxpool.Pool, ref string, q storedRe
 	return r, existingHash, false, nil
 }
 
-// changeEvent is the webhook event of rec's current status.
-func changeEvent(rec Record) notify.Event {
+// paymentEvent is the webhook event "bridge:<reference>:<what>" with rec
+// as it is now: what is its status, or "conflict:<reported status>".
+func paymentEvent(rec Record, what string) notify.Event {
 	return notify.Event{
 		Topic:   TopicPayment,
-		ID:      "bridge:" + rec.Reference + ":" + string(rec.Status),
+		ID:      "bridge:" + rec.Reference + ":" + what,
 		Payload: rec.View(),
 		// A receiver sees one payment's statuses in the order they happened.
 		OrderKey: "bridge:" + rec.Reference,
@@ -379,6 +380,7 @@ func applyBatch(ctx context.Context, db *pgxpool.Pool, cs []change, nextCheck ti
 	}
 	defer tx.rollbackUnlessDone(ctx)
 	var up statusUpdates
+	var last []notify.Event // sent with COMMIT: conflicts, then changes, each in the order of the changes
 	for i, c := range cs {
 		rec, ok := recs[c.ref]
 		if !ok || (c.provider != "" && rec.Provider != c.provider) {
@@ -409,15 +411,17 @@ func applyBatch(ctx context.Context, db *pgxpool.Pool, cs []change, nextCheck ti
 			if out[i].a.rec, out[i].a.conflict, err = recordConflict(ctx, tx, rec, res, settled, c.source); err != nil {
 				return err
 			}
+			if out[i].a.conflict {
+				last = append(last, paymentEvent(out[i].a.rec, "conflict:"+string(res.Status)))
+			}
 		}
 	}
 	if err := up.apply(ctx, tx, nextCheck, out); err != nil {
 		return err
 	}
-	var last []notify.Event // sent with COMMIT, in the order of the changes
 	for i := range out {
 		if out[i].a.changed {
-			last = append(last, changeEvent(out[i].a.rec))
+			last = append(last, paymentEvent(out[i].a.rec, string(out[i].a.rec.Status)))
 		}
 	}
 	if err := tx.commitWith(ctx, last); err != nil {
@@ -500,11 +504,12 @@ func (u *statusUpdates) apply(ctx context.Context, tx *pipeTx, nextCheck time.Du
 }
 
 // recordConflict keeps res, a final status contradicting rec's, inside
-// tx: the conflict row, the attention note and the webhook event, only on
-// the first report of that status (duplicates change nothing).
-func recordConflict(ctx context.Context, tx dbtx, rec Record, res Result, settled *big.Int, source string) (Record, bool, error) {
+// tx: the conflict row and the attention note, only on the first report
+// of that status (duplicates change nothing); recorded says whether it
+// was the first, whose webhook event "conflict:<status>" the caller sends.
+func recordConflict(ctx context.Context, tx dbtx, rec Record, res Result, settled *big.Int, source string) (_ Record, recorded bool, err error) {
 	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO bridge_payment_conflicts (payment_id, local_status, status, raw_status, source, reason, settled_amount)
+	err = tx.QueryRow(ctx, `INSERT INTO bridge_payment_conflicts (payment_id, local_status, status, raw_status, source, reason, settled_amount)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id, status) DO NOTHING RETURNING id`,
 		rec.ID, rec.Status, res.Status, res.RawStatus, source, res.Reason, settled).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -519,16 +524,6 @@ func recordConflict(ctx context.Context, tx dbtx, rec Record, res Result, settle
 		SELECT `+recordCols("up")+` FROM up`, rec.ID, note))
 	if err != nil {
 		return rec, false, fmt.Errorf("bridge: record conflict of %s: %w", rec.Reference, err)
-	}
-	_, err = notify.EnqueueAll(ctx, tx, []notify.Event{{
-		Topic:   TopicPayment,
-		ID:      "bridge:" + rec.Reference + ":conflict:" + string(res.Status),
-		Payload: rec.View(),
-		// A receiver sees one payment's statuses in the order they happened.
-		OrderKey: "bridge:" + rec.Reference,
-	}})
-	if err != nil {
-		return rec, false, fmt.Errorf("bridge: enqueue conflict of %s: %w", rec.Reference, err)
 	}
 	return rec, true, nil
 }

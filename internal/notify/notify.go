@@ -112,7 +112,6 @@ import (
 	"regexp"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Topics: the "type" of an event in the webhook body. The merchant's
@@ -202,7 +201,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, e Event) (inserted bool, err error)
 // already enqueued, or repeated within events, are skipped (the first one
 // wins); inserted counts the rows written. Outbox ids follow the order of
 // events.
-func EnqueueAll(ctx context.Context, tx Execer, events []Event) (inserted int, err error) {
+func EnqueueAll(ctx context.Context, tx pgx.Tx, events []Event) (inserted int, err error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
@@ -215,12 +214,6 @@ func EnqueueAll(ctx context.Context, tx Execer, events []Event) (inserted int, e
 		return 0, fmt.Errorf("notify: enqueue %d events (first %s): %w", len(events), events[0].ID, err)
 	}
 	return int(tag.RowsAffected()), nil
-}
-
-// Execer runs a statement: a pgx.Tx, or a connection inside a transaction
-// its caller manages.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // QueueAll is EnqueueAll as the next statement of b, for a caller that

@@ -80,6 +80,14 @@ type Beginner interface {
 // cancelled.
 const rollbackTimeout = 5 * time.Second
 
+// RollbackContext is the context a ROLLBACK after a failure runs in:
+// detached from ctx's cancellation (the failure is often ctx ending, and a
+// clean ROLLBACK keeps the connection usable where pgx would close it),
+// bounded by rollbackTimeout.
+func RollbackContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+}
+
 // InTx runs fn in one transaction: committed if fn returns nil, rolled back
 // if it returns an error or panics (the panic is then re-raised). fn's
 // error is returned as is, so errors.Is works on it. fn must not commit or
@@ -107,11 +115,9 @@ func InTx(ctx context.Context, db Beginner, fn func(pgx.Tx) error) (err error) {
 	return nil
 }
 
-// rollback detaches from ctx's cancellation: fn often fails because ctx was
-// cancelled, and a clean ROLLBACK keeps the connection usable where pgx
-// would otherwise close it.
+// rollback rolls tx back in RollbackContext(ctx).
 func rollback(ctx context.Context, tx pgx.Tx) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	rctx, cancel := RollbackContext(ctx)
 	defer cancel()
 	if err := tx.Rollback(rctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
 		return fmt.Errorf("store: rollback: %w", err)

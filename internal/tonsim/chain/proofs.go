@@ -63,17 +63,13 @@ func ConfigProof(b *Block) (blockProof, stateProofCell *cell.Cell, err error) {
 	return p[0], p[1], nil
 }
 
-// proveLeaves finds the leaves of keys (distinct, ascending, each
-// 256-depth bits long after the depth bits the path to c consumed) in the
-// HashmapAug node c, marks the path to each in sk (c's skeleton), and
-// calls leaf with the key's index, the leaf's slice after its label (extra
-// and value) and the leaf's skeleton. A key that is not there is an error.
-func proveLeaves(c *cell.Cell, sk *cell.ProofSkeleton, depth uint, keys [][]byte,
-	leaf func(i int, s *cell.Slice, sk *cell.ProofSkeleton) error) error {
-	return proveNode(c, sk, depth, keys, 0, leaf)
-}
-
-func proveNode(c *cell.Cell, sk *cell.ProofSkeleton, depth uint, keys [][]byte, first int,
+// proveLeaves finds the leaves of keys (distinct, ascending, 256 bits,
+// sharing the depth bits the path to c consumed) in the HashmapAug node c,
+// marks the path to each in sk (c's skeleton), and calls leaf with the
+// key's index (first for keys[0]), the leaf's slice after its label
+// (extra and value) and the leaf's skeleton. A key that is not there is
+// an error.
+func proveLeaves(c *cell.Cell, sk *cell.ProofSkeleton, depth uint, keys [][]byte, first int,
 	leaf func(i int, s *cell.Slice, sk *cell.ProofSkeleton) error) error {
 	const n = 256
 	s := c.BeginParse()
@@ -106,11 +102,7 @@ func proveNode(c *cell.Cell, sk *cell.ProofSkeleton, depth uint, keys [][]byte, 
 		if err != nil {
 			return err
 		}
-		off := first
-		if side == 1 {
-			off += split
-		}
-		if err := proveNode(child, sk.ProofRef(side), depth+1, part, off, leaf); err != nil {
+		if err := proveLeaves(child, sk.ProofRef(side), depth+1, part, first+side*split, leaf); err != nil {
 			return err
 		}
 	}
@@ -166,28 +158,26 @@ func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
 	// the page's accounts pass through it (256 lookups from the root each,
 	// with tonutils-go's big-integer label parsing, were the largest part
 	// of a page's time, issue 17).
-	var accounts [][]byte
-	var groups [][]TxID
+	type accountTxs struct {
+		account []byte
+		ids     []TxID
+	}
+	var accts []accountTxs
 	for i := 0; i < len(ids); {
 		j := i
 		for j < len(ids) && string(ids[j].Account) == string(ids[i].Account) {
 			j++
 		}
-		accounts = append(accounts, ids[i].Account)
-		groups = append(groups, ids[i:j])
+		accts = append(accts, accountTxs{ids[i].Account, ids[i:j]})
 		i = j
 	}
-	order := make([]int, len(accounts))
-	for i := range order {
-		order[i] = i
+	slices.SortFunc(accts, func(a, b accountTxs) int { return bytes.Compare(a.account, b.account) })
+	keys := make([][]byte, len(accts))
+	for i, a := range accts {
+		keys[i] = a.account
 	}
-	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(accounts[a], accounts[b]) })
-	sorted := make([][]byte, len(order))
-	for i, k := range order {
-		sorted[i] = accounts[k]
-	}
-	err = proveLeaves(root, ab.ProofRef(0), 0, sorted, func(i int, slc *cell.Slice, leafSk *cell.ProofSkeleton) error {
-		acct := sorted[i]
+	err = proveLeaves(root, ab.ProofRef(0), 0, keys, 0, func(i int, slc *cell.Slice, leafSk *cell.ProofSkeleton) error {
+		acct := keys[i]
 		if err := tlb.LoadFromCell(new(tlb.CurrencyCollection), slc); err != nil {
 			return err
 		}
@@ -206,7 +196,7 @@ func TxProof(b *Block, ids []TxID) (*cell.Cell, error) {
 		}
 		// AccountBlock.transactions is inline in the leaf, so the path
 		// continues from the leaf's skeleton node.
-		for _, id := range groups[order[i]] {
+		for _, id := range accts[i].ids {
 			_, txSk, err := txs.LoadValueWithProof(cell.BeginCell().MustStoreUInt(id.LT, 64).EndCell(), leafSk)
 			if err != nil {
 				return fmt.Errorf("tx %d not in block: %w", id.LT, err)
