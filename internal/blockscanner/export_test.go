@@ -15,3 +15,12 @@ func CursorSeqno(s *Scanner) uint32 {
 	}
 	return uint32(m.GetGauge().GetValue())
 }
+
+// HistorySQL are the deposit history queries by name, for plan checks:
+// $1 user, $2 currency, $3 limit, then $4 offset (first pages) or $4, $5
+// the key to start after.
+var HistorySQL = map[string]string{
+	"desc": historyDescSQL, "asc": historyAscSQL,
+	"page desc": historyPageDescSQL, "page asc": historyPageAscSQL,
+	"page desc after": historyPageDescAfterSQL, "page asc after": historyPageAscAfterSQL,
+}

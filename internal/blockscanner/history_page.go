@@ -20,7 +20,7 @@ type HistoryKey struct {
 // in currency, in History's order, and the key of the last one (nil when
 // the page is empty). The first page (after nil) skips offset incomes; a
 // later one starts after the key the previous page returned, with offset
-// 0. Paging by key keeps every page one range read of incomes_history_idx
+// 0. Paging by key keeps every page one range read of incomes_user_history_idx
 // however deep it is, and incomes recorded meanwhile neither repeat nor
 // shift later pages, so a long history can be read page by page.
 func (m *ReadModel) HistoryPage(ctx context.Context, userID, currency string, after *HistoryKey, offset int64, limit int, asc bool) ([]Income, *HistoryKey, error) {

@@ -210,10 +210,12 @@ func (m *ReadModel) History(ctx context.Context, userID, currency string, limit,
 const (
 	incomeColumns = `d.currency, d.workchain, d.address, i.utime, i.source_workchain, i.source_address,
        i.amount, i.comment, i.binary_comment, i.tx_hash`
+	// One range of incomes_user_history_idx in the page's order: a page
+	// reads offset + limit entries whatever the user's history holds.
 	historyFrom = `
-FROM deposit_wallets d
-JOIN incomes i ON i.deposit_wallet_id = d.id
-WHERE d.user_id = $1 AND d.currency = $2`
+FROM incomes i
+JOIN deposit_wallets d ON d.id = i.deposit_wallet_id
+WHERE i.user_id = $1 AND i.currency = $2`
 	historyDescSQL = `SELECT ` + incomeColumns + historyFrom + `
 ORDER BY i.utime DESC, i.id DESC
 LIMIT $3 OFFSET $4`

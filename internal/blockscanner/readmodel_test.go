@@ -3,8 +3,11 @@ package blockscanner_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,9 +77,9 @@ func (f *fixture) income(r incomeRow) {
 		f.t.Fatalf("bad amount %q", r.amount)
 	}
 	_, err := f.db.Exec(context.Background(), `
-INSERT INTO incomes (deposit_wallet_id, currency, amount, source_workchain, source_address, comment, binary_comment,
+INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, source_workchain, source_address, comment, binary_comment,
                      tx_hash, tx_lt, utime, mc_seqno)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, 1)`,
+VALUES ($1, (SELECT user_id FROM deposit_wallets WHERE id = $1), $2, $3, $4, $5, $6, $7, $8, 1, $9, 1)`,
 		r.wallet, r.currency, amount, r.srcWC, r.src, r.comment, r.binary, r.hash, r.utime)
 	if err != nil {
 		f.t.Fatalf("insert income: %v", err)
@@ -432,5 +435,120 @@ func TestNewReadModelRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := blockscanner.NewReadModel(nil, good); err == nil {
 		t.Error("nil pool accepted")
+	}
+}
+
+// TestHistoryPageReadsOnlyThePage checks that a page of a user's deposit
+// history reads offset + limit incomes, not every income of the user: a
+// user with many deposit addresses and a long history is served as fast
+// as any other (issue 17: the page joined each of the user's wallets with
+// its incomes and sorted them all, 1,000 rows read for a page of 100).
+func TestHistoryPageReadsOnlyThePage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	// 40 users with 8 TON deposit addresses of 50 incomes each; the
+	// incomes of a user are spread over the table, as they arrive.
+	if _, err := f.db.Exec(ctx, `
+		INSERT INTO deposit_wallets (user_id, currency, subwallet_id, workchain, address)
+		SELECT 'user' || (s / 8), 'TON', 1 + s, 0, sha256(int8send(-s)) FROM generate_series(0, 320 - 1) AS s`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(ctx, `
+		INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
+		SELECT d.id, d.user_id, 'TON', 1 + n, sha256(int8send(n)), n, 1700000000 + n / 3, 1
+		FROM generate_series(0, 16000 - 1) AS n
+		JOIN deposit_wallets d ON d.subwallet_id = 1 + n % 320`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	const limit, offset = 20, 30
+	for name, q := range blockscanner.HistorySQL {
+		args := []any{"user7", "TON", limit, offset}
+		if strings.HasSuffix(name, "after") {
+			args = []any{"user7", "TON", limit, int64(1700000000 + 8000/3), int64(8000)}
+		}
+		var plan []byte
+		if err := f.db.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q, args...).Scan(&plan); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		read, err := rowsReadFrom(plan, "incomes")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if most := limit + offset + 1; read > most {
+			t.Errorf("%s %v: read %d incomes for a page of %d (at most %d); plan %s", name, args, read, limit, most, plan)
+		}
+	}
+}
+
+// rowsReadFrom sums the rows that the plan's scans of table returned
+// (actual rows times loops).
+func rowsReadFrom(plan []byte, table string) (int, error) {
+	type node struct {
+		Relation string  `json:"Relation Name"`
+		Rows     float64 `json:"Actual Rows"`
+		Loops    float64 `json:"Actual Loops"`
+		Plans    []node  `json:"Plans"`
+	}
+	var top []struct {
+		Plan node `json:"Plan"`
+	}
+	if err := json.Unmarshal(plan, &top); err != nil || len(top) != 1 {
+		return 0, fmt.Errorf("plan %s: %v", plan, err)
+	}
+	var sum func(n node) int
+	sum = func(n node) int {
+		s := 0
+		if n.Relation == table {
+			s = int(n.Rows * n.Loops)
+		}
+		for _, c := range n.Plans {
+			s += sum(c)
+		}
+		return s
+	}
+	return sum(top[0].Plan), nil
+}
+
+// TestMigration0025GivesExistingIncomesTheirUser: incomes recorded before
+// migration 0025 get their deposit wallet's user, and the history shows
+// them as before.
+func TestMigration0025GivesExistingIncomesTheirUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.NewDBAround(t, "0025_", func(db *pgxpool.Pool) {
+		if _, err := db.Exec(ctx, `
+			INSERT INTO deposit_wallets (user_id, currency, subwallet_id, workchain, address)
+			SELECT u, 'TON', s, 0, sha256(int8send(s)) FROM (VALUES ('ann', 1), ('ann', 2), ('ben', 3)) AS w(u, s);
+			INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
+			SELECT d.id, 'TON', n, sha256(int8send(-n)), n, 100 + n, 1
+			FROM generate_series(1, 9) AS n JOIN deposit_wallets d ON d.subwallet_id = 1 + n % 3`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var wrong int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM incomes i JOIN deposit_wallets d ON d.id = i.deposit_wallet_id
+		WHERE i.user_id IS DISTINCT FROM d.user_id`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d incomes with another user than their deposit wallet's", wrong)
+	}
+	m := (&fixture{t: t, db: db}).readModel(config.Testnet, config.CountDeposit)
+	for user, want := range map[string]string{"ann": "9 7 6 4 3 1", "ben": "8 5 2"} {
+		list, err := m.History(ctx, user, "TON", 10, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, in := range list {
+			got = append(got, in.Amount.String())
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s: history %v, want %s", user, got, want)
+		}
 	}
 }

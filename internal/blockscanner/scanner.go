@@ -106,6 +106,9 @@ type Scanner struct {
 	m       *metrics
 
 	head atomic.Pointer[headInfo]
+	// start is where scanning began while no cursor is stored (Run's
+	// goroutine only).
+	start uint32
 	// crash, when set by tests, is called at named points of a batch; an
 	// error there aborts the batch as a crash would.
 	crash func(point string) error
@@ -256,10 +259,17 @@ func (s *Scanner) step(ctx context.Context) error {
 	}
 	var first uint32
 	if cur == nil {
-		first = head.SeqNo
-		if s.conf.StartBlock != 0 {
-			first = s.conf.StartBlock
+		// The first batch starts at the head (or StartBlock) of the first
+		// try and stays there until it commits: a retry that took the
+		// head of its own time would skip the blocks in between, and the
+		// deposits in them (until 2026-12-07 it did).
+		if s.start == 0 {
+			s.start = head.SeqNo
+			if s.conf.StartBlock != 0 {
+				s.start = s.conf.StartBlock
+			}
 		}
+		first = s.start
 	} else {
 		if head.SeqNo <= cur.seqno {
 			if h := s.head.Load(); h == nil || h.seqno < head.SeqNo {
@@ -308,6 +318,7 @@ type blockResult struct {
 	credits  []*Credit
 	observed []Observed
 	scanned  int
+	fakes    int // fake jetton notifications, counted once the batch commits
 }
 
 func (s *Scanner) processBatch(ctx context.Context, cur *cursor, first, last, head uint32) error {
@@ -391,11 +402,13 @@ func (s *Scanner) processBatch(ctx context.Context, cur *cursor, first, last, he
 	s.m.lastUtime.Set(float64(lastM.genUtime))
 	s.m.lag.Set(time.Since(time.Unix(int64(lastM.genUtime), 0)).Seconds())
 	s.m.blocks.Add(float64(n))
-	scanned := 0
+	scanned, fakes := 0, 0
 	for _, r := range results {
 		scanned += r.scanned
+		fakes += r.fakes
 	}
 	s.m.txs.Add(float64(scanned))
+	s.m.fakes.Add(float64(fakes))
 	if n > 1 || credited > 0 {
 		s.log.Info("scanned", "from", first, "to", last, "head", head, "deposits", credited, "took", time.Since(started).Round(time.Millisecond))
 	}
@@ -480,7 +493,7 @@ func (s *Scanner) scanMaster(ctx context.Context, m *masterInfo, prev []*tonutil
 				continue
 			}
 			if verdict == VerdictFakeJetton {
-				s.m.fakes.Inc()
+				r.fakes++
 				s.log.Warn("fake jetton notification ignored", "tx", hex.EncodeToString(mt.tx.Hash), "deposit_id", mt.w.DepositID)
 			}
 		}
@@ -595,12 +608,12 @@ func (s *Scanner) insertCredits(ctx context.Context, tx pgx.Tx, results []blockR
 	}
 	n := len(all)
 	depIDs, lts, utimes := make([]int64, n), make([]int64, n), make([]int64, n)
-	currencies, amounts := make([]string, n), make([]string, n)
+	users, currencies, amounts := make([]string, n), make([]string, n), make([]string, n)
 	srcWCs := make([]*int32, n)
 	srcAddrs, binaries, hashes := make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	comments := make([]*string, n)
 	for i, c := range all {
-		depIDs[i], currencies[i], amounts[i] = c.DepositID, c.Currency, c.Amount.String()
+		depIDs[i], users[i], currencies[i], amounts[i] = c.DepositID, c.UserID, c.Currency, c.Amount.String()
 		if c.Source != nil {
 			wc := c.Source.Workchain()
 			srcWCs[i], srcAddrs[i] = &wc, c.Source.Data()
@@ -609,10 +622,10 @@ func (s *Scanner) insertCredits(ctx context.Context, tx pgx.Tx, results []blockR
 		lts[i], utimes[i] = int64(c.LT), int64(c.Utime)
 	}
 	rows, err := tx.Query(ctx, `
-		INSERT INTO incomes (deposit_wallet_id, currency, amount, source_workchain, source_address, comment, binary_comment, tx_hash, tx_lt, utime, mc_seqno)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::int[], $5::bytea[], $6::text[], $7::bytea[], $8::bytea[], $9::bigint[], $10::bigint[], $11::bigint[])
+		INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, source_workchain, source_address, comment, binary_comment, tx_hash, tx_lt, utime, mc_seqno)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::numeric[], $5::int[], $6::bytea[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[], $11::bigint[], $12::bigint[])
 		ON CONFLICT (tx_hash) DO NOTHING RETURNING tx_hash`,
-		depIDs, currencies, amounts, srcWCs, srcAddrs, comments, binaries, hashes, lts, utimes, seqnos)
+		depIDs, users, currencies, amounts, srcWCs, srcAddrs, comments, binaries, hashes, lts, utimes, seqnos)
 	if err != nil {
 		return nil, fmt.Errorf("record deposits: %w", err)
 	}

@@ -397,8 +397,8 @@ func TestSearchPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	txh := random32()
-	if _, err := e.db.Exec(ctx, `INSERT INTO incomes (deposit_wallet_id, currency, amount, comment, tx_hash, tx_lt, utime, mc_seqno)
-		VALUES ($1, 'TON', 2500000000, 'invoice 77', $2, 1, 1700000000, 10)`, dw, txh); err != nil {
+	if _, err := e.db.Exec(ctx, `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, comment, tx_hash, tx_lt, utime, mc_seqno)
+		VALUES ($1, 'dora', 'TON', 2500000000, 'invoice 77', $2, 1, 1700000000, 10)`, dw, txh); err != nil {
 		t.Fatal(err)
 	}
 	c := e.client()

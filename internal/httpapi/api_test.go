@@ -66,12 +66,12 @@ func TestDepositEndpoints(t *testing.T) {
 	if err := a.db.QueryRow(context.Background(), `SELECT id FROM deposit_wallets WHERE user_id = 'alice' AND currency = 'USDT'`).Scan(&usdtID); err != nil {
 		t.Fatal(err)
 	}
-	a.exec(`INSERT INTO incomes (deposit_wallet_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno)
-	        VALUES ($1, 'TON', 1000000, 0, $2, 'hello', $3, 1, 1680604643, 1)`, tonID, acct(0x14), acct(0x9d))
-	a.exec(`INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
-	        VALUES ($1, 'TON', 2, $2, 2, 1680604650, 2)`, tonID, acct(0x7d))
-	a.exec(`INSERT INTO incomes (deposit_wallet_id, currency, amount, binary_comment, tx_hash, tx_lt, utime, mc_seqno)
-	        VALUES ($1, 'USDT', 1329227995784915872903807060280344575, '\xdead', $2, 3, 1680604660, 3)`, usdtID, acct(0x33))
+	a.exec(`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno)
+	        VALUES ($1, 'alice', 'TON', 1000000, 0, $2, 'hello', $3, 1, 1680604643, 1)`, tonID, acct(0x14), acct(0x9d))
+	a.exec(`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
+	        VALUES ($1, 'alice', 'TON', 2, $2, 2, 1680604650, 2)`, tonID, acct(0x7d))
+	a.exec(`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, binary_comment, tx_hash, tx_lt, utime, mc_seqno)
+	        VALUES ($1, 'alice', 'USDT', 1329227995784915872903807060280344575, '\xdead', $2, 3, 1680604660, 3)`, usdtID, acct(0x33))
 
 	inc := a.ok(a.get("/v1/income?user_id=alice"))
 	wantKeys(t, "income", inc, "counting_side", "total_income")

@@ -89,10 +89,10 @@ func bicycleScenario(t *testing.T, a *testAPI) []string {
 	var tonID, usdtID int64
 	_ = a.db.QueryRow(ctx, `SELECT id FROM deposit_wallets WHERE user_id = 'alice' AND currency = 'TON'`).Scan(&tonID)
 	_ = a.db.QueryRow(ctx, `SELECT id FROM deposit_wallets WHERE user_id = 'alice' AND currency = 'USDT'`).Scan(&usdtID)
-	a.exec(`INSERT INTO incomes (deposit_wallet_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno)
-	        VALUES ($1, 'TON', 1000000, 0, $2, 'hello', $3, 1, 1680604643, 1)`, tonID, acct(0x14), acct(0x9d))
-	a.exec(`INSERT INTO incomes (deposit_wallet_id, currency, amount, binary_comment, tx_hash, tx_lt, utime, mc_seqno)
-	        VALUES ($1, 'USDT', 77, '\xdead', $2, 2, 1680604660, 2)`, usdtID, acct(0x33))
+	a.exec(`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno)
+	        VALUES ($1, 'alice', 'TON', 1000000, 0, $2, 'hello', $3, 1, 1680604643, 1)`, tonID, acct(0x14), acct(0x9d))
+	a.exec(`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, binary_comment, tx_hash, tx_lt, utime, mc_seqno)
+	        VALUES ($1, 'alice', 'USDT', 77, '\xdead', $2, 2, 1680604660, 2)`, usdtID, acct(0x33))
 
 	if hist, err := c.History(ctx, "alice", "TON", 10000, 0, ""); !fail("deposit/history limit 10000", err) {
 		if len(hist) != 1 || hist[0].Amount != "1000000" || hist[0].Comment != "hello" || hist[0].DepositAddress != tonDep {
@@ -350,8 +350,8 @@ func TestBicycleHistoryLimits(t *testing.T) {
 	a.ok(a.raw(http.MethodPost, "/v1/address/new", `{"user_id":"u","currency":"TON"}`))
 	a.ok(a.raw(http.MethodPost, "/v1/address/new", `{"user_id":"u","currency":"TON"}`))
 	// 2345 incomes over two deposits, three per second, so pages split ties.
-	a.exec(`INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
-	        SELECT (SELECT min(id) FROM deposit_wallets) + n % 2, 'TON', n, sha256(int8send(n)), n, 1000 + n / 3, 1
+	a.exec(`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
+	        SELECT (SELECT min(id) FROM deposit_wallets) + n % 2, 'u', 'TON', n, sha256(int8send(n)), n, 1000 + n / 3, 1
 	        FROM generate_series(1, 2345) AS n`)
 	amounts := func(target string) []string {
 		t.Helper()

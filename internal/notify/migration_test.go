@@ -3,16 +3,14 @@ package notify_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ton-custody/processor/internal/notify"
 	"github.com/ton-custody/processor/internal/notify/sinktest"
 	"github.com/ton-custody/processor/internal/store/storetest"
-	"github.com/ton-custody/processor/migrations"
 )
 
 // TestMigration0012KeepsTheWebhookStateOfAnExistingOutbox: a database
@@ -22,39 +20,15 @@ import (
 func TestMigration0012KeepsTheWebhookStateOfAnExistingOutbox(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := storetest.NewEmptyDB(t)
-	files, err := fs.Glob(migrations.FS, "*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(files)
-	apply := func(name string) {
-		t.Helper()
-		sql, err := fs.ReadFile(migrations.FS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("apply %s: %v", name, err)
-		}
-	}
-	i := slices.IndexFunc(files, func(f string) bool { return strings.HasPrefix(f, "0012_") })
-	if i < 0 {
-		t.Fatal("migration 0012 not found")
-	}
-	for _, f := range files[:i] {
-		apply(f)
-	}
-	_, err = pool.Exec(ctx, `INSERT INTO outbox (topic, payload, dedup_key, attempts, delivered_at, given_up_at, last_error) VALUES
+	pool := storetest.NewDBAround(t, "0012_", func(pool *pgxpool.Pool) {
+		_, err := pool.Exec(ctx, `INSERT INTO outbox (topic, payload, dedup_key, attempts, delivered_at, given_up_at, last_error) VALUES
 		('deposit', '{"n":1}', 'deposit:done', 1, now(), NULL, NULL),
 		('deposit', '{"n":2}', 'deposit:gone', 9, NULL, now(), 'HTTP 500'),
 		('withdrawal', '{"n":3}', 'withdrawal:waiting', 3, NULL, NULL, 'HTTP 502')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files[i:] {
-		apply(f)
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 	rows := outboxRows(t, pool)
 	if r := rows["deposit:done"]; r.deliveredAt == nil || r.attempts != 1 {
 		t.Errorf("deposit:done: delivered %v, attempts %d", r.deliveredAt, r.attempts)

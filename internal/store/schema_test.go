@@ -43,8 +43,8 @@ var schemaFixture = []string{
 	 VALUES (nextval('hot_query_seq'), 1000, 60, '\x01', ` + h(10) + `)`,
 	`INSERT INTO withdrawals (user_id, query_id, currency, amount, destination_workchain, destination_address, bounceable, request_hash)
 	 VALUES ('u1', 'q1', 'TON', 5, 0, ` + h(20) + `, true, ` + h(21) + `)`,
-	`INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
-	 VALUES (1, 'TON', 7, ` + h(30) + `, 1, 1, 1)`,
+	`INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno)
+	 VALUES (1, 'u1', 'TON', 7, ` + h(30) + `, 1, 1, 1)`,
 }
 
 const (
@@ -90,9 +90,9 @@ func TestSchemaConstraints(t *testing.T) {
 		{name: "zero withdrawal amount", stmt: fmt.Sprintf(newWithdrawal, "0"), code: codeCheck, constraint: "withdrawals_amount_positive"},
 		{name: "amount 2^120", stmt: fmt.Sprintf(newWithdrawal, "1329227995784915872903807060280344576"), code: codeCheck, constraint: "base_units_range"},
 		{name: "amount 2^120-1", stmt: fmt.Sprintf(newWithdrawal, "1329227995784915872903807060280344575")},
-		{name: "negative income", stmt: `INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'TON', -5, ` + h(31) + `, 1, 1, 1)`,
+		{name: "negative income", stmt: `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'u1', 'TON', -5, ` + h(31) + `, 1, 1, 1)`,
 			code: codeCheck, constraint: "base_units_range"},
-		{name: "zero income", stmt: `INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'TON', 0, ` + h(31) + `, 1, 1, 1)`,
+		{name: "zero income", stmt: `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'u1', 'TON', 0, ` + h(31) + `, 1, 1, 1)`,
 			code: codeCheck, constraint: "incomes_amount_positive"},
 
 		// Withdrawals
@@ -141,11 +141,13 @@ func TestSchemaConstraints(t *testing.T) {
 			jetton_master_workchain, jetton_master, jetton_wallet_workchain, jetton_wallet) VALUES ('u1', 'TON', 97, 0, ` + h(7) + `, 0, ` + h(5) + `, 0, ` + h(6) + `)`,
 			code: codeCheck, constraint: "deposit_wallets_jetton_fields"},
 		{name: "deposit address cannot change", stmt: `UPDATE deposit_wallets SET address = ` + h(8) + ` WHERE id = 1`, code: codeCheck, constraint: "deposit_wallets_immutable"},
-		{name: "income credited twice for one transaction", stmt: `INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'TON', 7, ` + h(30) + `, 1, 1, 2)`,
+		{name: "income credited twice for one transaction", stmt: `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'u1', 'TON', 7, ` + h(30) + `, 1, 1, 2)`,
 			code: codeUnique, constraint: "incomes_tx_hash_key"},
-		{name: "income currency differs from its deposit's", stmt: `INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'USDT', 7, ` + h(31) + `, 1, 1, 1)`,
-			code: codeForeign, constraint: "incomes_deposit_wallet_fkey"},
-		{name: "income source needs both parts", stmt: `INSERT INTO incomes (deposit_wallet_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno, source_address) VALUES (1, 'TON', 7, ` + h(31) + `, 1, 1, 1, ` + h(9) + `)`,
+		{name: "income currency differs from its deposit's", stmt: `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'u1', 'USDT', 7, ` + h(31) + `, 1, 1, 1)`,
+			code: codeForeign, constraint: "incomes_deposit_wallet_user_fkey"},
+		{name: "income of another user than its deposit's", stmt: `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno) VALUES (1, 'u2', 'TON', 7, ` + h(31) + `, 1, 1, 1)`,
+			code: codeForeign, constraint: "incomes_deposit_wallet_user_fkey"},
+		{name: "income source needs both parts", stmt: `INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, tx_hash, tx_lt, utime, mc_seqno, source_address) VALUES (1, 'u1', 'TON', 7, ` + h(31) + `, 1, 1, 1, ` + h(9) + `)`,
 			code: codeCheck, constraint: "incomes_source_pair"},
 
 		// Hot batches

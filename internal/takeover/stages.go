@@ -586,9 +586,12 @@ func insertIncomes(ctx context.Context, tx pgx.Tx, ins []bIncome, deps []ourDepo
 		}
 		hashes[i], lts[i], utimes[i] = in.txHash, in.lt, in.utime
 	}
+	// The user comes from a subquery, not a join: rows keep bicycle's
+	// order (ids break ties of time in the history); no wallet gives NULL,
+	// refused.
 	rows, err := tx.Query(ctx, `
-		INSERT INTO incomes (deposit_wallet_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno, imported_from)
-		SELECT d, c, a, sw, sa, cm, h, lt, ut, 0, 'bicycle'
+		INSERT INTO incomes (deposit_wallet_id, user_id, currency, amount, source_workchain, source_address, comment, tx_hash, tx_lt, utime, mc_seqno, imported_from)
+		SELECT d, (SELECT w.user_id FROM deposit_wallets w WHERE w.id = d), c, a, sw, sa, cm, h, lt, ut, 0, 'bicycle'
 		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::int[], $5::bytea[], $6::text[], $7::bytea[], $8::bigint[], $9::bigint[])
 			AS u(d, c, a, sw, sa, cm, h, lt, ut)
 		ON CONFLICT (tx_hash) DO NOTHING RETURNING tx_hash`,

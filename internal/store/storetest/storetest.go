@@ -15,8 +15,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +29,7 @@ import (
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/ton-custody/processor/internal/store"
+	"github.com/ton-custody/processor/migrations"
 )
 
 // EnvServerURL names the variable that points tests at a PostgreSQL server.
@@ -79,6 +82,39 @@ func NewDBURL(tb testing.TB) string {
 func NewEmptyDB(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
 	return open(tb, newDatabase(tb))
+}
+
+// NewDBAround returns a pool on a fresh database where the embedded
+// migrations before the one whose name starts with prefix were applied,
+// then before ran (to write rows as an older release did), then the
+// rest: a test of what that migration does to existing data.
+func NewDBAround(tb testing.TB, prefix string, before func(*pgxpool.Pool)) *pgxpool.Pool {
+	tb.Helper()
+	pool := NewEmptyDB(tb)
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slices.Sort(files)
+	i := slices.IndexFunc(files, func(f string) bool { return strings.HasPrefix(f, prefix) })
+	if i < 0 {
+		tb.Fatalf("storetest: no migration %s*", prefix)
+	}
+	apply := func(names []string) {
+		for _, name := range names {
+			sql, err := fs.ReadFile(migrations.FS, name)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if _, err := pool.Exec(context.Background(), string(sql)); err != nil {
+				tb.Fatalf("storetest: apply %s: %v", name, err)
+			}
+		}
+	}
+	apply(files[:i])
+	before(pool)
+	apply(files[i:])
+	return pool
 }
 
 // NewEmptyDBURL returns the URL of a fresh database without migrations.
