@@ -262,7 +262,9 @@ func (s *Scanner) step(ctx context.Context) error {
 		// The first batch starts at the head (or StartBlock) of the first
 		// try and stays there until it commits: a retry that took the
 		// head of its own time would skip the blocks in between, and the
-		// deposits in them (until 2026-12-07 it did).
+		// deposits in them (until 2026-12-07 it did; the processor
+		// calls Init first, which stores a cursor, so only a Run
+		// without Init was exposed).
 		if s.start == 0 {
 			s.start = head.SeqNo
 			if s.conf.StartBlock != 0 {
