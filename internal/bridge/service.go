@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ton-custody/processor/internal/apierr"
+	"github.com/ton-custody/processor/internal/groupcommit"
 )
 
 // Errors of the Service beyond the apierr classes.
@@ -60,10 +61,10 @@ type Service struct {
 	reg     *Registry
 	opts    ServiceOptions
 	log     *slog.Logger
-	changes *grouper[string, change, changeResult]
+	changes *groupcommit.Group[string, change, changeResult]
 }
 
-// Status changes that arrive together are applied together (grouper):
+// Status changes that arrive together are applied together (groupcommit):
 // at most changeRunners transactions at a time, each of at most
 // changeBatch payments, bounded by changeTimeout (it serves many
 // callers, so no one caller's context may cancel it).
@@ -94,14 +95,14 @@ func NewService(pool *pgxpool.Pool, reg *Registry, opts ServiceOptions) *Service
 		opts.Metrics = NewMetrics(nil)
 	}
 	s := &Service{pool: pool, reg: reg, opts: opts, log: opts.Logger}
-	s.changes = &grouper[string, change, changeResult]{
-		key: func(c change) string { return c.ref },
-		run: func(cs []change) []changeResult {
+	s.changes = &groupcommit.Group[string, change, changeResult]{
+		Key: func(c change) string { return c.ref },
+		Run: func(cs []change) []changeResult {
 			ctx, cancel := context.WithTimeout(context.Background(), changeTimeout)
 			defer cancel()
 			return applyChanges(ctx, s.pool, cs, s.opts.RecheckAfter, s.reportsReversals)
 		},
-		maxBatch: changeBatch, maxRunning: changeRunners,
+		MaxBatch: changeBatch, MaxRunning: changeRunners,
 	}
 	return s
 }
@@ -239,7 +240,7 @@ func (s *Service) Create(ctx context.Context, q CreateRequest) (rec Record, crea
 // conflict (after its commit). It takes no context: the transaction is
 // shared, and bounded by changeTimeout.
 func (s *Service) apply(ref, provider string, res Result, source string) (applied, error) {
-	r := s.changes.do(change{ref: ref, provider: provider, res: res, source: source})
+	r := s.changes.Do(change{ref: ref, provider: provider, res: res, source: source})
 	a, err := r.a, r.err
 	if err == nil && a.conflict {
 		s.opts.Metrics.attention.WithLabelValues(a.rec.Provider, AttentionConflict).Inc()

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ton-custody/processor/internal/groupcommit"
 )
 
 // Defaults of Options, chosen for a merchant backend on a normal network.
@@ -129,7 +131,25 @@ type Worker struct {
 	opts Options
 	m    *metrics
 	log  *slog.Logger
+	// successes records the deliveries that finish together in one
+	// statement (a transaction per delivery bounded the drain rate).
+	successes *groupcommit.Group[int64, claimed, success]
 }
+
+// success is what recording one delivery did: recorded is false when the
+// row was already delivered (a second sender after a lease ran out).
+type success struct {
+	recorded bool
+	latency  float64 // seconds from the event's creation
+	err      error
+}
+
+// successRunners and successBatch bound the recording of deliveries:
+// statements at a time, deliveries per statement.
+const (
+	successRunners = 2
+	successBatch   = 64
+)
 
 // NewWorker registers sink in the database (outbox_sinks: from now on every
 // event enqueued with one of its topics is queued for it) and returns a
@@ -166,7 +186,12 @@ func NewWorker(ctx context.Context, pool *pgxpool.Pool, sink Sink, opts Options,
 		WHERE outbox_sinks.topics IS DISTINCT FROM EXCLUDED.topics`, name, topics); err != nil {
 		return nil, fmt.Errorf("notify: register sink %s: %w", name, err)
 	}
-	return &Worker{pool: pool, sink: sink, name: name, opts: opts, m: m, log: log.With("sink", name)}, nil
+	w := &Worker{pool: pool, sink: sink, name: name, opts: opts, m: m, log: log.With("sink", name)}
+	w.successes = &groupcommit.Group[int64, claimed, success]{
+		Key: func(c claimed) int64 { return c.id }, Run: w.recordSuccesses,
+		MaxBatch: successBatch, MaxRunning: successRunners,
+	}
+	return w, nil
 }
 
 // Sink returns the worker's sink.
@@ -243,6 +268,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-wake:
 		case <-done:
 			inFlight--
+			// Count every send finished meanwhile, so that one claim
+			// refills all their slots: claiming one event per finished
+			// send was a transaction per event.
+			for more := true; more; {
+				select {
+				case <-done:
+					inFlight--
+				default:
+					more = false
+				}
+			}
 		case <-timer.C:
 		}
 	}
@@ -341,7 +377,7 @@ func (w *Worker) deliver(ctx context.Context, c claimed) {
 		return
 	}
 	w.m.ok.Inc()
-	w.recordSuccess(ctx, c)
+	w.recordSuccess(c)
 }
 
 // printable keeps s storable and readable in one line: valid UTF-8 (text
@@ -357,25 +393,52 @@ func printable(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// recordSuccess marks the event delivered to the sink. A row already
-// delivered (a second sender after a lease ran out) is left as it is.
-func (w *Worker) recordSuccess(ctx context.Context, c claimed) {
-	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
-	var latency float64
-	err := w.pool.QueryRow(ctx, `UPDATE outbox_deliveries SET delivered_at = now(), given_up_at = NULL
-		WHERE outbox_id = $1 AND sink = $2 AND delivered_at IS NULL
-		RETURNING extract(epoch FROM now() - created_at)::float8`, c.id, w.name).Scan(&latency)
+// recordSuccess marks the event delivered to the sink, in one statement
+// with the deliveries that finish meanwhile. A row already delivered (a
+// second sender after a lease ran out) is left as it is.
+func (w *Worker) recordSuccess(c claimed) {
+	r := w.successes.Do(c)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		w.log.Info("notify: event was already marked delivered", "event_id", c.eventID)
-	case err != nil:
+	case r.err != nil:
 		// The lease ends and the event is sent again: at least once.
-		w.log.Error("notify: event delivered but not recorded; it will be sent again", "event_id", c.eventID, "err", err)
+		w.log.Error("notify: event delivered but not recorded; it will be sent again", "event_id", c.eventID, "err", r.err)
+	case !r.recorded:
+		w.log.Info("notify: event was already marked delivered", "event_id", c.eventID)
 	default:
-		w.m.latency.Observe(latency)
-		w.log.Debug("notify: event delivered", "event_id", c.eventID, "attempt", c.attempts, "latency", latency)
+		w.m.latency.Observe(r.latency)
+		w.log.Debug("notify: event delivered", "event_id", c.eventID, "attempt", c.attempts, "latency", r.latency)
 	}
+}
+
+// recordSuccesses marks the events of cs (distinct) delivered, in one
+// statement bounded by dbTimeout (it serves several sends, so none of
+// their contexts may cancel it).
+func (w *Worker) recordSuccesses(cs []claimed) []success {
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	out := make([]success, len(cs))
+	ids := make([]int64, len(cs))
+	at := make(map[int64]int, len(cs))
+	for i, c := range cs {
+		ids[i], at[c.id] = c.id, i
+	}
+	rows, err := w.pool.Query(ctx, `UPDATE outbox_deliveries SET delivered_at = now(), given_up_at = NULL
+		WHERE outbox_id = ANY($1) AND sink = $2 AND delivered_at IS NULL
+		RETURNING outbox_id, extract(epoch FROM now() - created_at)::float8`, ids, w.name)
+	if err == nil {
+		var id int64
+		var latency float64
+		_, err = pgx.ForEachRow(rows, []any{&id, &latency}, func() error {
+			out[at[id]] = success{recorded: true, latency: latency}
+			return nil
+		})
+	}
+	if err != nil {
+		for i := range out {
+			out[i] = success{err: err}
+		}
+	}
+	return out
 }
 
 // recordFailure stores why the attempt failed and schedules the next one,
