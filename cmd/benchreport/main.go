@@ -208,6 +208,15 @@ func main() {
 		lines = append(lines, l)
 		fmt.Fprintf(os.Stderr, "%s: %s\n", t.what, summary(l.res, t.metric))
 	}
+	// The baselines again, at the end: a machine's speed can move by a
+	// third within the run, and a figure is only comparable with the
+	// machine it was measured on.
+	end := map[string]result{}
+	re := &runner{runs: runs, cache: map[string][]map[string]float64{}}
+	for _, b := range baselines {
+		end[b.key] = re.get(b.bench)
+		fmt.Fprintf(os.Stderr, "baseline at the end %s: %s\n", b.what, summary(end[b.key], b.metric))
+	}
 	loadAfter := loadavg()
 
 	var out bytes.Buffer
@@ -259,7 +268,7 @@ func main() {
 		}
 		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.what, t.want, med, mn, dir, runsText, baseText, ratio, verdict)
 	}
-	fmt.Fprintf(&out, "\n## Same-run baselines\n\n| key | baseline | median | min | better | runs |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&out, "\n## Same-run baselines\n\nMeasured before the benchmarks (the figures above are compared with these) and again after them: \"end / start\" shows how far the machine itself moved during the run.\n\n| key | baseline | median | min | better | runs | at the end: median | end / start |\n|---|---|---|---|---|---|---|---|\n")
 	for _, b := range baselines {
 		res := base[b.key]
 		dir := "lower"
@@ -267,14 +276,23 @@ func main() {
 			dir = "higher"
 		}
 		if res.err != nil {
-			fmt.Fprintf(&out, "| %s | %s | error: %v | | %s | |\n", b.key, b.what, res.err, dir)
+			fmt.Fprintf(&out, "| %s | %s | error: %v | | %s | | | |\n", b.key, b.what, res.err, dir)
 			continue
 		}
 		var rs []string
 		for _, v := range res.runs {
 			rs = append(rs, formatNum(v, b.metric))
 		}
-		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s |\n", b.key, b.what, format(res.median(), b.metric), format(res.min(), b.metric), dir, strings.Join(rs, ", "))
+		endText, drift := "", ""
+		if e := end[b.key]; e.err != nil {
+			endText = "error: " + e.err.Error()
+		} else if len(e.runs) > 0 {
+			endText = format(e.median(), b.metric)
+			if m := res.median(); m != 0 {
+				drift = fmt.Sprintf("%.2f", e.median()/m)
+			}
+		}
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", b.key, b.what, format(res.median(), b.metric), format(res.min(), b.metric), dir, strings.Join(rs, ", "), endText, drift)
 	}
 	os.Stdout.Write(out.Bytes())
 	if onlyRE != nil {
