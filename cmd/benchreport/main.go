@@ -185,13 +185,8 @@ func main() {
 	cores := runtime.NumCPU()
 	loadBefore := loadavg()
 	started := time.Now()
+	base := measureBaselines(runs, "baseline")
 	r := &runner{runs: runs, cache: map[string][]map[string]float64{}}
-
-	base := map[string]result{}
-	for _, b := range baselines {
-		base[b.key] = r.get(b.bench)
-		fmt.Fprintf(os.Stderr, "baseline %s: %s\n", b.what, summary(base[b.key], b.metric))
-	}
 	type line struct {
 		t   target
 		res result
@@ -212,12 +207,7 @@ func main() {
 	// The baselines again, at the end: a machine's speed can move by a
 	// third within the run, and a figure is only comparable with the
 	// machine it was measured on.
-	end := map[string]result{}
-	re := &runner{runs: runs, cache: map[string][]map[string]float64{}}
-	for _, b := range baselines {
-		end[b.key] = re.get(b.bench)
-		fmt.Fprintf(os.Stderr, "baseline at the end %s: %s\n", b.what, summary(end[b.key], b.metric))
-	}
+	end := measureBaselines(runs, "baseline at the end")
 	loadAfter := loadavg()
 
 	var out bytes.Buffer
@@ -304,6 +294,18 @@ func main() {
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "%d targets missed (on the median of %d runs)\n", failed, runs)
 	}
+}
+
+// measureBaselines runs every baseline runs times and logs each one's
+// summary after label.
+func measureBaselines(runs int, label string) map[string]result {
+	r := &runner{runs: runs, cache: map[string][]map[string]float64{}}
+	out := map[string]result{}
+	for _, b := range baselines {
+		out[b.key] = r.get(b.bench)
+		fmt.Fprintf(os.Stderr, "%s %s: %s\n", label, b.what, summary(out[b.key], b.metric))
+	}
+	return out
 }
 
 func baseMetric(key string) string {
